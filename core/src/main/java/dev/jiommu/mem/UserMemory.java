@@ -1,0 +1,35 @@
+package dev.jiommu.mem;
+
+/**
+ * The address space whose virtual addresses an IOAS_MAP pins: a process's memory as iommufd sees it.
+ *
+ * <p>Pinning is page-granular ({@link #PAGE_BYTES}, the CPU page) and counted: a page pinned twice
+ * needs two unpins. A pinned page keeps its physical address until its last unpin.
+ */
+public interface UserMemory {
+    /** log2 of the CPU page size. */
+    int PAGE_SHIFT = 12;
+    /** The CPU page size in bytes. */
+    long PAGE_BYTES = 1L << PAGE_SHIFT;
+
+    /**
+     * Pins every page of [va, va + lengthBytes) and returns their physical addresses, or pins none.
+     *
+     * @param write whether the pin is for a writable mapping (read-only memory refuses it)
+     * @throws dev.jiommu.errno.ErrnoException EINVAL for an empty, misaligned or overflowing range;
+     *         EFAULT if a page is not mapped or refuses the requested access
+     */
+    PinnedPages pin(long va, long lengthBytes, boolean write);
+
+    /** Drops one pin on each page of {@code pages}; unpinning twice is a bug. */
+    void unpin(PinnedPages pages);
+
+    /** {@return how many pins the page holding {@code va} has (0 when unpinned or unmapped)} */
+    int pinCount(long va);
+
+    /** {@return the total number of page pins outstanding, so tests can check nothing leaked} */
+    long pinnedPages();
+
+    /** {@return the physical memory that backs these pages} */
+    PhysicalMemory physicalMemory();
+}
