@@ -28,6 +28,7 @@ public enum Errno {
     ENOSPC(28),
     EDOM(33),
     ERANGE(34),
+    EDEADLK(35),
     ENOSYS(38),
     EBADE(52),
     EOVERFLOW(75),

@@ -102,13 +102,35 @@ public final class RegisteredUserMemory implements UserMemory {
         }
     }
 
-    /** {@return the physical address behind {@code va}} @throws ErrnoException EFAULT if unmapped */
+    @Override
     public synchronized long physicalAddress(long va) {
         Region region = regionOf(va);
         if (region == null) {
             throw ErrnoException.of(Errno.EFAULT, "va=0x%x is not mapped", va);
         }
         return region.physicalAddress + (va - region.va);
+    }
+
+    @Override
+    public synchronized byte[] read(long va, int length) {
+        byte[] out = new byte[length];
+        for (int done = 0; done < length; ) {
+            long at = va + done;
+            int n = (int) Math.min(length - done, PAGE_BYTES - (at & (PAGE_BYTES - 1)));
+            System.arraycopy(memory.readBytes(physicalAddress(at), n), 0, out, done, n);
+            done += n;
+        }
+        return out;
+    }
+
+    @Override
+    public synchronized void write(long va, byte[] bytes) {
+        for (int done = 0; done < bytes.length; ) {
+            long at = va + done;
+            int n = (int) Math.min(bytes.length - done, PAGE_BYTES - (at & (PAGE_BYTES - 1)));
+            memory.writeBytes(physicalAddress(at), java.util.Arrays.copyOfRange(bytes, done, done + n));
+            done += n;
+        }
     }
 
     @Override
@@ -146,6 +168,22 @@ public final class RegisteredUserMemory implements UserMemory {
             throw new IllegalStateException("bug: " + pages + " unpinned twice");
         }
         adjustPins(pages.va(), pages.pageCount(), -1);
+    }
+
+    @Override
+    public synchronized void unpin(long va, long lengthBytes) {
+        if (lengthBytes <= 0 || ((va | lengthBytes) & (PAGE_BYTES - 1)) != 0) {
+            throw new IllegalStateException(String.format("bug: unpin va=0x%x lengthBytes=0x%x not whole pages", va, lengthBytes));
+        }
+        int pages = Math.toIntExact(lengthBytes >>> PAGE_SHIFT);
+        for (int i = 0; i < pages; i++) {
+            long pageVa = va + ((long) i << PAGE_SHIFT);
+            Region region = regionOf(pageVa);
+            if (region == null || region.pins[(int) ((pageVa - region.va) >>> PAGE_SHIFT)] == 0) {
+                throw new IllegalStateException(String.format("bug: unpin of unpinned page va=0x%x", pageVa));
+            }
+        }
+        adjustPins(va, pages, -1);
     }
 
     @Override

@@ -24,8 +24,23 @@ public interface UserMemory {
     /** Drops one pin on each page of {@code pages}; unpinning twice is a bug. */
     void unpin(PinnedPages pages);
 
+    /**
+     * Drops one pin on each page of [va, va + lengthBytes), as the kernel unpins page by page; a page
+     * without a pin is a bug ({@link IllegalStateException}).
+     */
+    void unpin(long va, long lengthBytes);
+
     /** {@return how many pins the page holding {@code va} has (0 when unpinned or unmapped)} */
     int pinCount(long va);
+
+    /** {@return the physical address behind {@code va}} @throws dev.jiommu.errno.ErrnoException EFAULT if unmapped */
+    long physicalAddress(long va);
+
+    /** {@return {@code length} bytes at {@code va}} @throws dev.jiommu.errno.ErrnoException EFAULT if unmapped */
+    byte[] read(long va, int length);
+
+    /** Writes {@code bytes} at {@code va}. @throws dev.jiommu.errno.ErrnoException EFAULT if unmapped */
+    void write(long va, byte[] bytes);
 
     /** {@return the total number of page pins outstanding, so tests can check nothing leaked} */
     long pinnedPages();

@@ -1,0 +1,80 @@
+package dev.jiommu.driver.mock;
+
+import dev.jiommu.iommu.IommuDevice;
+import dev.jiommu.iommu.IommuDomain;
+import dev.jiommu.iommu.IommuDriver;
+import dev.jiommu.iommu.ReservedRegion;
+import dev.jiommu.iommu.SelftestDevices;
+import dev.jiommu.pt.Access;
+import dev.jiommu.pt.PageTableWalker;
+import dev.jiommu.pt.WalkResult;
+
+import java.util.List;
+
+/**
+ * A device on the mock bus: no reserved regions, dirty tracking unless made with NO_DIRTY, 20 PASID
+ * bits when made with PASID. It can also issue DMA, translated through whatever domain its RID is
+ * attached to, so tests can check that a device reaches exactly what is mapped for it.
+ */
+public final class MockDevice implements IommuDevice {
+    private final MockIommuDriver driver;
+    private final String name;
+    private final int flags;
+
+    MockDevice(MockIommuDriver driver, String name, int flags) {
+        this.driver = driver;
+        this.name = name;
+        this.flags = flags;
+    }
+
+    @Override
+    public IommuDriver driver() {
+        return driver;
+    }
+
+    @Override
+    public String name() {
+        return name;
+    }
+
+    @Override
+    public List<ReservedRegion> reservedRegions() {
+        return List.of();
+    }
+
+    @Override
+    public boolean dirtyTrackingCapable() {
+        return (flags & SelftestDevices.NO_DIRTY) == 0;
+    }
+
+    @Override
+    public int pasidBits() {
+        return (flags & SelftestDevices.PASID) != 0 ? MockIommuDriver.PASID_BITS : 0;
+    }
+
+    /**
+     * Translates a DMA of this device's RID as the mock hardware would.
+     *
+     * @return the physical address, or -1 when the device is blocked or the IOVA faults
+     */
+    public long translate(long iova, int access) {
+        IommuDomain domain = driver.attached(this, IommuDriver.NO_PASID);
+        if (!(domain instanceof MockPagingDomain paging)) {
+            return -1;
+        }
+        WalkResult result = new WalkResult();
+        new PageTableWalker(driver.memory()).walk(paging.format(), paging.rootAddress(), iova, access,
+                paging.dirtyTracking() ? PageTableWalker.UPDATE_DIRTY : 0, result);
+        return result.ok() ? result.outputAddress() : -1;
+    }
+
+    /** {@return whether a read DMA to {@code iova} would succeed} */
+    public boolean canRead(long iova) {
+        return translate(iova, Access.READ) >= 0;
+    }
+
+    @Override
+    public String toString() {
+        return name;
+    }
+}

@@ -1,0 +1,131 @@
+package dev.jiommu.driver.mock;
+
+import dev.jiommu.errno.Errno;
+import dev.jiommu.errno.ErrnoException;
+import dev.jiommu.iommu.DriverData;
+import dev.jiommu.iommu.IommuDevice;
+import dev.jiommu.iommu.IommuDomain;
+import dev.jiommu.iommu.IommuDriver;
+import dev.jiommu.iommu.IommuPagingDomain;
+import dev.jiommu.iommu.PagingDomainFlags;
+import dev.jiommu.iommu.SelftestDevices;
+import dev.jiommu.mem.PhysicalMemory;
+
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * The kernel selftest's mock IOMMU (iommufd-uapi.md §8.3): one instance, devices made on demand,
+ * paging domains over the 2 KiB-granule mock page table.
+ *
+ * <p>Thread safety: synchronized; the iommufd context serializes its own calls anyway.
+ */
+public final class MockIommuDriver implements IommuDriver, SelftestDevices {
+    /** {@code IOMMU_HWPT_DATA_SELFTEST}: the payload type of {@code iommu_hwpt_selftest}. */
+    public static final int HWPT_DATA_SELFTEST = 0xdead;
+    /** {@code MOCK_IOMMUPT_DEFAULT}: the aperture-limited 2 KiB table. */
+    public static final int PAGETABLE_DEFAULT = 0;
+    /** {@code MOCK_IOMMUPT_HUGE}: 4 KiB and 1 MiB pages, no forced aperture. */
+    public static final int PAGETABLE_HUGE = 1;
+    public static final long APERTURE_START = 1L << 24;
+    public static final long APERTURE_LAST = (1L << 31) - 1;
+    /** The PASID width of a device made with {@link SelftestDevices#PASID}. */
+    public static final int PASID_BITS = 20;
+
+    private static final int SUPPORTED_FLAGS = PagingDomainFlags.NEST_PARENT | PagingDomainFlags.DIRTY_TRACKING
+            | PagingDomainFlags.PASID;
+
+    private final PhysicalMemory memory;
+    private int nextDeviceNumber;
+    /** What each device has attached, per PASID (NO_PASID for the RID). Guarded by this. */
+    private final Map<MockDevice, Map<Integer, IommuDomain>> attachments = new HashMap<>();
+
+    public MockIommuDriver(PhysicalMemory memory) {
+        this.memory = memory;
+    }
+
+    @Override
+    public String name() {
+        return "mock";
+    }
+
+    @Override
+    public synchronized IommuDevice createDevice(int flags) {
+        if ((flags & ~ALL_FLAGS) != 0) {
+            throw ErrnoException.of(Errno.EINVAL, "mock device flags 0x%x: unknown bits 0x%x", flags, flags & ~ALL_FLAGS);
+        }
+        MockDevice device = new MockDevice(this, "iommufd_mock" + nextDeviceNumber++, flags);
+        attachments.put(device, new HashMap<>());
+        return device;
+    }
+
+    @Override
+    public synchronized void removeDevice(IommuDevice device) {
+        Map<Integer, IommuDomain> attached = attachments.get(device);
+        if (attached == null) {
+            throw new IllegalStateException("bug: " + device.name() + " is not a device of this mock");
+        }
+        if (!attached.isEmpty()) {
+            throw new IllegalStateException("bug: removing " + device.name() + " while attached at " + attached.keySet());
+        }
+        attachments.remove(device);
+    }
+
+    @Override
+    public IommuPagingDomain allocPagingDomain(IommuDevice device, int flags, DriverData data) {
+        MockDevice mock = checkDevice(device);
+        if ((flags & ~SUPPORTED_FLAGS) != 0) {
+            throw ErrnoException.of(Errno.EOPNOTSUPP, "mock paging domain: flags 0x%x not supported", flags & ~SUPPORTED_FLAGS);
+        }
+        if ((flags & PagingDomainFlags.DIRTY_TRACKING) != 0 && !mock.dirtyTrackingCapable()) {
+            throw ErrnoException.of(Errno.EOPNOTSUPP, "mock paging domain: %s cannot track dirty pages", device.name());
+        }
+        int pagetableType = PAGETABLE_DEFAULT;
+        if (data != null) {
+            if (data.type() != HWPT_DATA_SELFTEST) {
+                throw ErrnoException.of(Errno.EOPNOTSUPP, "mock paging domain: data type 0x%x is not IOMMU_HWPT_DATA_SELFTEST", data.type());
+            }
+            pagetableType = data.u32(4);
+        }
+        return switch (pagetableType) {
+            case PAGETABLE_DEFAULT -> new MockPagingDomain(this, memory, flags, false);
+            case PAGETABLE_HUGE -> new MockPagingDomain(this, memory, flags, true);
+            default -> throw ErrnoException.of(Errno.EOPNOTSUPP, "mock paging domain: pagetable_type %d unknown", pagetableType);
+        };
+    }
+
+    @Override
+    public synchronized void attach(IommuDevice device, int pasid, IommuDomain domain) {
+        MockDevice mock = checkDevice(device);
+        if (domain.driver() != this) {
+            throw ErrnoException.of(Errno.EINVAL, "attach %s: domain belongs to driver %s", device.name(), domain.driver().name());
+        }
+        if (domain instanceof MockPagingDomain paging && (paging.flags() & PagingDomainFlags.DIRTY_TRACKING) != 0
+                && !mock.dirtyTrackingCapable()) {
+            throw ErrnoException.of(Errno.EINVAL, "attach %s: dirty-tracking domain, device without dirty tracking", device.name());
+        }
+        attachments.get(mock).put(pasid, domain);
+    }
+
+    @Override
+    public synchronized void detach(IommuDevice device, int pasid) {
+        attachments.get(checkDevice(device)).remove(pasid);
+    }
+
+    /** {@return what {@code device} has attached at {@code pasid}, or null when blocked} */
+    synchronized IommuDomain attached(MockDevice device, int pasid) {
+        Map<Integer, IommuDomain> attached = attachments.get(device);
+        return attached == null ? null : attached.get(pasid);
+    }
+
+    PhysicalMemory memory() {
+        return memory;
+    }
+
+    private MockDevice checkDevice(IommuDevice device) {
+        if (!(device instanceof MockDevice mock) || mock.driver() != this) {
+            throw ErrnoException.of(Errno.EINVAL, "%s is not behind this mock IOMMU", device.name());
+        }
+        return mock;
+    }
+}

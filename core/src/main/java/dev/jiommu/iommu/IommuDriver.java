@@ -1,0 +1,33 @@
+package dev.jiommu.iommu;
+
+/**
+ * What the iommufd core asks of an IOMMU driver (the kernel's {@code iommu_ops}): allocate domains
+ * for a device and attach the device to them. Every failure is an
+ * {@link dev.jiommu.errno.ErrnoException} with the errno the kernel driver returns; EINVAL from
+ * {@link #attach} means "this domain is incompatible with the device", which lets the core try
+ * another domain.
+ */
+public interface IommuDriver {
+    /** {@return the driver's name, e.g. "mock" or "intel-iommu"} */
+    String name();
+
+    /**
+     * Allocates a paging domain suitable for {@code device}.
+     *
+     * @param flags {@link PagingDomainFlags}; a flag the driver cannot honour is EOPNOTSUPP
+     * @param data  driver-specific allocation data (the selftest's page-table type), or null
+     */
+    IommuPagingDomain allocPagingDomain(IommuDevice device, int flags, DriverData data);
+
+    /**
+     * Attaches {@code device}'s requests tagged {@code pasid} ({@link #NO_PASID} for the RID) to
+     * {@code domain}, replacing what was attached there without a window of blocked DMA.
+     */
+    void attach(IommuDevice device, int pasid, IommuDomain domain);
+
+    /** Puts {@code device}'s {@code pasid} back to blocking all DMA. Never fails. */
+    void detach(IommuDevice device, int pasid);
+
+    /** The PASID value that stands for the requester ID itself (requests without a PASID). */
+    int NO_PASID = -1;
+}

@@ -1,0 +1,91 @@
+package dev.jiommu.iommufd;
+
+import dev.jiommu.mem.MemoryFile;
+
+import java.util.List;
+
+/**
+ * The typed iommufd API: one instance is one open {@code /dev/iommu} (a context). A method per
+ * command, arguments as Java values, results as records; every failure an
+ * {@link IommufdException} with the errno the kernel returns, and a failed call changes nothing
+ * unless its documentation says what partial progress it reports.
+ *
+ * <p>IOVAs, lengths and user addresses are unsigned 64-bit values in {@code long}s. User addresses
+ * are virtual addresses of the context's {@link dev.jiommu.mem.UserMemory}.
+ */
+public interface Iommufd extends AutoCloseable {
+    /** IOAS_MAP / IOAS_COPY flag: map exactly at the given IOVA. */
+    int MAP_FIXED_IOVA = 1;
+    /** IOAS_MAP / IOAS_COPY flag: DMA may write. */
+    int MAP_WRITEABLE = 1 << 1;
+    /** IOAS_MAP / IOAS_COPY flag: DMA may read. */
+    int MAP_READABLE = 1 << 2;
+
+    /** IOMMU_DESTROY: destroys any object by ID. ENOENT unknown, EBUSY in use. */
+    void destroy(int id);
+
+    /** IOMMU_IOAS_ALLOC: {@return the new IOAS's ID}. */
+    int ioasAlloc();
+
+    /** What IOMMU_IOAS_IOVA_RANGES reports: the usable ranges and the alignment every map must keep. */
+    record IovaRanges(List<IovaRange> ranges, long iovaAlignment) {
+    }
+
+    /** IOMMU_IOAS_IOVA_RANGES (the whole list; the ABI layer applies the caller's capacity). */
+    IovaRanges ioasIovaRanges(int ioasId);
+
+    /** IOMMU_IOAS_ALLOW_IOVAS: replaces the allowed list (empty clears it). */
+    void ioasAllowIovas(int ioasId, List<IovaRange> allowed);
+
+    /**
+     * IOMMU_IOAS_MAP: maps [userVa, userVa + lengthBytes) of the caller's memory.
+     *
+     * @param flags {@link #MAP_FIXED_IOVA}, {@link #MAP_WRITEABLE}, {@link #MAP_READABLE}
+     * @param iova  where to map with MAP_FIXED_IOVA, ignored otherwise
+     * @return the IOVA mapped
+     */
+    long ioasMap(int ioasId, int flags, long userVa, long lengthBytes, long iova);
+
+    /** IOMMU_IOAS_MAP_FILE: maps [start, start + lengthBytes) of {@code file}. {@return the IOVA mapped} */
+    long ioasMapFile(int ioasId, int flags, MemoryFile file, long start, long lengthBytes, long iova);
+
+    /** IOMMU_IOAS_COPY: maps the pages behind a source range again, sharing their pins. {@return the IOVA} */
+    long ioasCopy(int dstIoasId, int flags, int srcIoasId, long srcIova, long lengthBytes, long dstIova);
+
+    /** The IOAS_UNMAP length that, with IOVA 0, unmaps everything. */
+    long UNMAP_ALL_LENGTH = -1L;
+
+    /**
+     * IOMMU_IOAS_UNMAP: removes every area inside the range; {@return the bytes unmapped}. On ENOENT
+     * or EBUSY the areas before the offending one are already gone, as in the kernel.
+     */
+    long ioasUnmap(int ioasId, long iova, long lengthBytes);
+
+    /** IOMMU_OPTION ids. */
+    int OPTION_RLIMIT_MODE = 0;
+    int OPTION_HUGE_PAGES = 1;
+
+    /** IOMMU_OPTION SET; {@return the value as the kernel writes it back} */
+    long optionSet(int optionId, int objectId, long value);
+
+    /** IOMMU_OPTION GET. */
+    long optionGet(int optionId, int objectId);
+
+    /** IOMMU_VFIO_IOAS ops. */
+    int VFIO_IOAS_GET = 0;
+    int VFIO_IOAS_SET = 1;
+    int VFIO_IOAS_CLEAR = 2;
+
+    /** IOMMU_VFIO_IOAS: {@return the compat IOAS for GET, otherwise {@code ioasId}} */
+    int vfioIoas(int op, int ioasId);
+
+    /** The VFIO type1 container interface on this context (legacy users). */
+    VfioContainer vfio();
+
+    /** The selftest operations (IOMMU_TEST_CMD); EOPNOTSUPP-free only when the platform has a mock bus. */
+    IommufdSelftest selftest();
+
+    /** Destroys every object, releases every pin. */
+    @Override
+    void close();
+}

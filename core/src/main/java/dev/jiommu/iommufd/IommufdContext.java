@@ -1,0 +1,582 @@
+package dev.jiommu.iommufd;
+
+import dev.jiommu.errno.Errno;
+import dev.jiommu.errno.ErrnoException;
+import dev.jiommu.iommu.IommuDevice;
+import dev.jiommu.iommu.IommuDriver;
+import dev.jiommu.iommu.IommuPagingDomain;
+import dev.jiommu.iommu.ReservedRegion;
+import dev.jiommu.iommu.SelftestDevices;
+import dev.jiommu.mem.MemoryFile;
+import dev.jiommu.mem.UserMemory;
+import dev.jiommu.pt.Prot;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Supplier;
+
+/**
+ * One open {@code /dev/iommu}: the object table and every object in it, behind the typed
+ * {@link Iommufd} API (the kernel's iommufd_ctx and the handlers of main.c, ioas.c, device.c).
+ *
+ * <p>Which devices exist is the platform's business: the context is handed the caller's user
+ * memory and, for the selftest operations, a mock bus; it never names a concrete driver.
+ */
+public final class IommufdContext implements Iommufd {
+    /* Implementation notes
+     *
+     * Locking: one context lock serializes every command (the kernel has finer locks; the
+     * object-model semantics are the same). Lock order: context lock -> UserMemory/MemoryFile
+     * monitor -> PhysicalMemory monitor. DMA never takes the context lock: a device translates
+     * through its domain's page table, which the hardware walker reads lock-free.
+     *
+     * Creation: an object's ID is reserved first, the object filled, then published; any failure
+     * in between aborts and releases the ID, so a failed call never burns one.
+     */
+
+    /** The kernel's default RLIMIT_MEMLOCK is 8 MiB; jiommu contexts start unlimited unless told. */
+    public static final long UNLIMITED = Long.MAX_VALUE;
+
+    private final ReentrantLock lock = new ReentrantLock();
+    private final UserMemory userMemory;
+    private final SelftestDevices selftestBus;
+    final ObjectTable objects = new ObjectTable();
+    private final PinAccounting accounting = new PinAccounting(UNLIMITED);
+    private final VfioCompat vfio = new VfioCompat(this);
+    private final SelftestOps selftest;
+    private boolean mmAccounting;
+    private boolean capSysResource = true;
+    private Ioas compatIoas;
+    private boolean closed;
+
+    /**
+     * @param userMemory  the caller's address space (what IOAS_MAP's user_va means)
+     * @param selftestBus the mock bus for IOMMU_TEST_CMD, or null when the platform has none
+     */
+    public IommufdContext(UserMemory userMemory, SelftestDevices selftestBus) {
+        this.userMemory = userMemory;
+        this.selftestBus = selftestBus;
+        this.selftest = new SelftestOps(this);
+    }
+
+    // ---- configuration and observation -----------------------------------------------------------
+
+    /** {@return the pinned-page counters (pinned_vm, locked_vm) of this context's "process"} */
+    public PinAccounting accounting() {
+        return accounting;
+    }
+
+    /** Sets RLIMIT_MEMLOCK, in pages, for later pins. */
+    public void memlockLimitPages(long pages) {
+        locked(() -> {
+            accounting.limitPages(pages);
+            return null;
+        });
+    }
+
+    /** Whether the caller holds CAP_SYS_RESOURCE (needed to change the RLIMIT mode); default true. */
+    public void capSysResource(boolean held) {
+        locked(() -> {
+            capSysResource = held;
+            return null;
+        });
+    }
+
+    public UserMemory userMemory() {
+        return userMemory;
+    }
+
+    /** {@return the number of live objects, for leak checks} */
+    public int objectCount() {
+        return locked(objects::size);
+    }
+
+    // ---- the lock ------------------------------------------------------------------------------
+
+    <T> T locked(Supplier<T> op) {
+        lock.lock();
+        try {
+            if (closed) {
+                throw IommufdException.of(Errno.EBADF, "the iommufd context is closed");
+            }
+            return op.get();
+        } catch (ErrnoException e) {
+            throw IommufdException.from(e);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    void lockedRun(Runnable op) {
+        locked(() -> {
+            op.run();
+            return null;
+        });
+    }
+
+    // ---- objects -------------------------------------------------------------------------------
+
+    @Override
+    public void destroy(int id) {
+        lockedRun(() -> {
+            IommufdObject object = objects.find(id);
+            if (object == null) {
+                throw IommufdException.of(Errno.ENOENT, "destroy: no object with id %d", id);
+            }
+            if (object.users() > 1) {
+                throw IommufdException.of(Errno.EBUSY, "destroy: %s is in use (%d references)", object, object.users() - 1);
+            }
+            object.destroy();
+            objects.release(id);
+        });
+    }
+
+    @Override
+    public int ioasAlloc() {
+        return locked(() -> {
+            Ioas ioas = new Ioas(this);
+            ioas.id(objects.reserve());
+            objects.publish(ioas);
+            return ioas.id();
+        });
+    }
+
+    Ioas ioas(int id) {
+        return objects.get(id, ObjectType.IOAS, Ioas.class);
+    }
+
+    void forgetCompatIoas(Ioas ioas) {
+        if (compatIoas == ioas) {
+            compatIoas = null;
+        }
+    }
+
+    Ioas compatIoas() {
+        if (compatIoas == null) {
+            throw IommufdException.of(Errno.ENODEV, "no compat IOAS: select one with IOMMU_VFIO_IOAS");
+        }
+        return compatIoas;
+    }
+
+    // ---- IOAS commands -------------------------------------------------------------------------------
+
+    @Override
+    public IovaRanges ioasIovaRanges(int ioasId) {
+        return locked(() -> {
+            Ioas ioas = ioas(ioasId);
+            return new IovaRanges(ioas.iopt.usableRanges(), ioas.iopt.alignment());
+        });
+    }
+
+    @Override
+    public void ioasAllowIovas(int ioasId, List<IovaRange> allowed) {
+        lockedRun(() -> {
+            Ioas ioas = ioas(ioasId);
+            for (int i = 0; i < allowed.size(); i++) {
+                IovaRange r = allowed.get(i);
+                if (Long.compareUnsigned(r.start(), r.last()) >= 0) {
+                    throw IommufdException.of(Errno.EINVAL, "allow: range %s is empty or a single byte", r);
+                }
+                for (int j = 0; j < i; j++) {
+                    if (allowed.get(j).intersects(r.start(), r.last())) {
+                        throw IommufdException.of(Errno.EINVAL, "allow: ranges %s and %s overlap", allowed.get(j), r);
+                    }
+                }
+            }
+            ioas.iopt.setAllowed(allowed);
+        });
+    }
+
+    @Override
+    public long ioasMap(int ioasId, int flags, long userVa, long lengthBytes, long iova) {
+        return locked(() -> {
+            checkMapFlags(flags, iova, lengthBytes);
+            Ioas ioas = ioas(ioasId);
+            if (lengthBytes != 0 && Long.compareUnsigned(userVa + lengthBytes, userVa) < 0) {
+                throw IommufdException.of(Errno.EOVERFLOW, "map user_va=0x%x length=0x%x: wraps", userVa, lengthBytes);
+            }
+            if (lengthBytes == 0 || Long.compareUnsigned(lengthBytes, -1L - UserMemory.PAGE_BYTES) > 0) {
+                throw IommufdException.of(Errno.EINVAL, "map length=0x%x: zero or too long", lengthBytes);
+            }
+            return mapPages(ioas, flags, new IoptPages(userMemory, userVa, lengthBytes, (flags & MAP_WRITEABLE) != 0,
+                    accounting, defaultMode()), lengthBytes, iova, userVa);
+        });
+    }
+
+    @Override
+    public long ioasMapFile(int ioasId, int flags, MemoryFile file, long start, long lengthBytes, long iova) {
+        return locked(() -> {
+            checkMapFlags(flags, iova, lengthBytes);
+            Ioas ioas = ioas(ioasId);
+            if (lengthBytes == 0) {
+                throw IommufdException.of(Errno.EINVAL, "map_file: zero length");
+            }
+            if (Long.compareUnsigned(start + lengthBytes, start) < 0 || start < 0) {
+                throw IommufdException.of(Errno.EOVERFLOW, "map_file start=0x%x length=0x%x: wraps", start, lengthBytes);
+            }
+            if ((flags & MAP_WRITEABLE) != 0 && !file.writable()) {
+                throw IommufdException.of(Errno.EPERM, "map_file: %s is not open for writing", file.name());
+            }
+            return mapPages(ioas, flags, new IoptPages(file, start, lengthBytes, (flags & MAP_WRITEABLE) != 0,
+                    accounting, defaultMode()), lengthBytes, iova, start);
+        });
+    }
+
+    /** Maps a new pages object as one area; fixed or automatic IOVA. Also the VFIO MAP_DMA path. */
+    long mapPages(Ioas ioas, int flags, IoptPages pages, long lengthBytes, long iova, long alignHint) {
+        return ioas.iopt.map(pages, 0, lengthBytes, iova, (flags & MAP_FIXED_IOVA) != 0, prot(flags), alignHint);
+    }
+
+    private static void checkMapFlags(int flags, long iova, long lengthBytes) {
+        if ((flags & ~(MAP_FIXED_IOVA | MAP_WRITEABLE | MAP_READABLE)) != 0) {
+            throw IommufdException.of(Errno.EOPNOTSUPP, "map flags 0x%x: unknown bits", flags);
+        }
+        if (iova == -1L || lengthBytes == -1L) {
+            throw IommufdException.of(Errno.EOVERFLOW, "map iova=0x%x length=0x%x: ULONG_MAX", iova, lengthBytes);
+        }
+        if ((flags & (MAP_WRITEABLE | MAP_READABLE)) == 0) {
+            throw IommufdException.of(Errno.EINVAL, "map flags 0x%x: neither READABLE nor WRITEABLE", flags);
+        }
+    }
+
+    static int prot(int mapFlags) {
+        return ((mapFlags & MAP_READABLE) != 0 ? Prot.READ : 0) | ((mapFlags & MAP_WRITEABLE) != 0 ? Prot.WRITE : 0);
+    }
+
+    PinAccounting.Mode defaultMode() {
+        return mmAccounting ? PinAccounting.Mode.MM : PinAccounting.Mode.USER;
+    }
+
+    @Override
+    public long ioasCopy(int dstIoasId, int flags, int srcIoasId, long srcIova, long lengthBytes, long dstIova) {
+        return locked(() -> {
+            int f = flags & ~IommufdSelftest.FLAGS_SYZ;
+            if ((f & ~(MAP_FIXED_IOVA | MAP_WRITEABLE | MAP_READABLE)) != 0) {
+                throw IommufdException.of(Errno.EOPNOTSUPP, "copy flags 0x%x: unknown bits", flags);
+            }
+            if (lengthBytes == -1L || srcIova == -1L || dstIova == -1L) {
+                throw IommufdException.of(Errno.EOVERFLOW, "copy: an argument is ULONG_MAX");
+            }
+            if ((f & (MAP_WRITEABLE | MAP_READABLE)) == 0) {
+                throw IommufdException.of(Errno.EINVAL, "copy flags 0x%x: neither READABLE nor WRITEABLE", flags);
+            }
+            Ioas src = ioas(srcIoasId);
+            if (lengthBytes == 0) {
+                throw IommufdException.of(Errno.EINVAL, "copy: zero length");
+            }
+            if (Long.compareUnsigned(srcIova + lengthBytes - 1, srcIova) < 0) {
+                throw IommufdException.of(Errno.EOVERFLOW, "copy src_iova=0x%x length=0x%x: wraps", srcIova, lengthBytes);
+            }
+            List<IoPagetable.Slice> slices = src.iopt.slices(srcIova, lengthBytes);
+            Ioas dst = ioas(dstIoasId);
+            return dst.iopt.copyIn(slices, lengthBytes, dstIova, (f & MAP_FIXED_IOVA) != 0, prot(f));
+        });
+    }
+
+    @Override
+    public long ioasUnmap(int ioasId, long iova, long lengthBytes) {
+        return locked(() -> {
+            Ioas ioas = ioas(ioasId);
+            if (iova == 0 && lengthBytes == UNMAP_ALL_LENGTH) {
+                return ioas.iopt.unmap(0, -1L, true);
+            }
+            if (iova == -1L || lengthBytes == -1L) {
+                throw IommufdException.of(Errno.EOVERFLOW, "unmap iova=0x%x length=0x%x: ULONG_MAX", iova, lengthBytes);
+            }
+            if (lengthBytes == 0) {
+                throw IommufdException.of(Errno.EINVAL, "unmap: zero length");
+            }
+            long last = iova + lengthBytes - 1;
+            if (Long.compareUnsigned(last, iova) < 0) {
+                throw IommufdException.of(Errno.EOVERFLOW, "unmap iova=0x%x length=0x%x: wraps", iova, lengthBytes);
+            }
+            return ioas.iopt.unmap(iova, last, false);
+        });
+    }
+
+    // ---- options and VFIO selection ------------------------------------------------------------------
+
+    @Override
+    public long optionSet(int optionId, int objectId, long value) {
+        return locked(() -> switch (optionId) {
+            case OPTION_RLIMIT_MODE -> {
+                if (objectId != 0) {
+                    throw IommufdException.of(Errno.EOPNOTSUPP, "option RLIMIT_MODE is global: object_id must be 0, not %d", objectId);
+                }
+                if (!capSysResource) {
+                    throw IommufdException.of(Errno.EPERM, "option RLIMIT_MODE: needs CAP_SYS_RESOURCE");
+                }
+                if (!objects.isEmpty()) {
+                    throw IommufdException.of(Errno.EBUSY, "option RLIMIT_MODE: the context already has objects");
+                }
+                if (value != 0 && value != 1) {
+                    throw IommufdException.of(Errno.EINVAL, "option RLIMIT_MODE: value %d is neither 0 (user) nor 1 (mm)", value);
+                }
+                mmAccounting = value == 1;
+                yield value;
+            }
+            case OPTION_HUGE_PAGES -> {
+                Ioas ioas = ioas(objectId);
+                if (value != 0 && value != 1) {
+                    throw IommufdException.of(Errno.EINVAL, "option HUGE_PAGES: value %d is neither 0 nor 1", value);
+                }
+                ioas.iopt.hugePages(value == 1);
+                yield value;
+            }
+            default -> throw IommufdException.of(Errno.EOPNOTSUPP, "option %d unknown", optionId);
+        });
+    }
+
+    @Override
+    public long optionGet(int optionId, int objectId) {
+        return locked(() -> switch (optionId) {
+            case OPTION_RLIMIT_MODE -> {
+                if (objectId != 0) {
+                    throw IommufdException.of(Errno.EOPNOTSUPP, "option RLIMIT_MODE is global: object_id must be 0, not %d", objectId);
+                }
+                yield mmAccounting ? 1L : 0L;
+            }
+            case OPTION_HUGE_PAGES -> ioas(objectId).iopt.hugePages() ? 1L : 0L;
+            default -> throw IommufdException.of(Errno.EOPNOTSUPP, "option %d unknown", optionId);
+        });
+    }
+
+    @Override
+    public int vfioIoas(int op, int ioasId) {
+        return locked(() -> switch (op) {
+            case VFIO_IOAS_GET -> compatIoas().id();
+            case VFIO_IOAS_SET -> {
+                compatIoas = ioas(ioasId);
+                yield ioasId;
+            }
+            case VFIO_IOAS_CLEAR -> {
+                compatIoas = null;
+                yield ioasId;
+            }
+            default -> throw IommufdException.of(Errno.EOPNOTSUPP, "vfio_ioas op %d unknown", op);
+        });
+    }
+
+    @Override
+    public VfioContainer vfio() {
+        return vfio;
+    }
+
+    @Override
+    public IommufdSelftest selftest() {
+        return selftest;
+    }
+
+    SelftestDevices selftestBus() {
+        if (selftestBus == null) {
+            throw IommufdException.of(Errno.ENOTTY, "IOMMU_TEST_CMD: this platform has no mock bus");
+        }
+        return selftestBus;
+    }
+
+    // ---- device binding and attachment ------------------------------------------------------------
+
+    /** Binds {@code device} as a DEVICE object under a reserved {@code id}; the binding holds a reference. */
+    IommufdDevice bind(IommuDevice device, int id) {
+        IommufdDevice idev = new IommufdDevice(device);
+        idev.id(id);
+        idev.get();
+        return idev;
+    }
+
+    /** Attaches the device's RID to {@code ptId} (an IOAS: auto domain; or an HWPT_PAGING). {@return the HWPT} */
+    HwptPaging attach(IommufdDevice idev, int ptId) {
+        if (idev.rid != null) {
+            throw IommufdException.of(Errno.EBUSY, "attach %s: already attached to %s", idev, idev.rid);
+        }
+        IommufdObject target = objects.find(ptId);
+        if (target == null) {
+            throw IommufdException.of(Errno.ENOENT, "attach %s: no object with id %d", idev, ptId);
+        }
+        return switch (target) {
+            case Ioas ioas -> attachToIoas(idev, ioas, null);
+            case HwptPaging hwpt -> {
+                switchTo(idev, hwpt);
+                yield hwpt;
+            }
+            default -> throw IommufdException.of(Errno.EINVAL, "attach %s: %s is neither an IOAS nor an HWPT", idev, target);
+        };
+    }
+
+    /** Replaces the RID's attachment with {@code ptId}; hitless: on failure the old one stays. {@return the new HWPT} */
+    HwptPaging replace(IommufdDevice idev, int ptId) {
+        if (idev.rid == null) {
+            throw IommufdException.of(Errno.EINVAL, "replace %s: not attached", idev);
+        }
+        IommufdObject target = objects.find(ptId);
+        if (target == null) {
+            throw IommufdException.of(Errno.ENOENT, "replace %s: no object with id %d", idev, ptId);
+        }
+        return switch (target) {
+            case Ioas ioas -> attachToIoas(idev, ioas, idev.rid);
+            case HwptPaging hwpt -> {
+                if (hwpt != idev.rid) {
+                    switchTo(idev, hwpt);
+                }
+                yield hwpt;
+            }
+            default -> throw IommufdException.of(Errno.EINVAL, "replace %s: %s is neither an IOAS nor an HWPT", idev, target);
+        };
+    }
+
+    /** Detaches the RID (never fails); an auto HWPT left without devices is destroyed. */
+    void detach(IommufdDevice idev) {
+        HwptPaging old = idev.rid;
+        if (old == null) {
+            return;
+        }
+        idev.device.driver().detach(idev.device, IommuDriver.NO_PASID);
+        idev.rid = null;
+        old.ioas.iopt.removeReserved(idev);
+        idev.reservedIn = null;
+        idev.put();
+        release(old);
+    }
+
+    /** Auto-domain attach: reuse a compatible auto HWPT of the IOAS, or make one (iommufd-uapi.md §3.5). */
+    private HwptPaging attachToIoas(IommufdDevice idev, Ioas ioas, HwptPaging current) {
+        for (HwptPaging hwpt : List.copyOf(ioas.hwpts)) {
+            if (!hwpt.auto) {
+                continue;
+            }
+            if (hwpt == current) {
+                return hwpt;
+            }
+            try {
+                switchTo(idev, hwpt);
+                return hwpt;
+            } catch (ErrnoException e) {
+                if (e.errno() != Errno.EINVAL) {
+                    throw e;
+                }
+            }
+        }
+        HwptPaging hwpt = createPaging(ioas, idev.device, 0, null, true);
+        try {
+            switchTo(idev, hwpt);
+        } catch (RuntimeException e) {
+            hwpt.destroy();
+            objects.release(hwpt.id());
+            throw e;
+        }
+        return hwpt;
+    }
+
+    /** Makes and publishes an HWPT_PAGING on {@code ioas}. */
+    HwptPaging createPaging(Ioas ioas, IommuDevice device, int flags, dev.jiommu.iommu.DriverData data, boolean auto) {
+        int id = objects.reserve();
+        IommuPagingDomain domain;
+        try {
+            domain = device.driver().allocPagingDomain(device, flags, data);
+        } catch (RuntimeException e) {
+            objects.release(id);
+            throw e;
+        }
+        HwptPaging hwpt = new HwptPaging(ioas, domain, auto);
+        hwpt.id(id);
+        try {
+            ioas.iopt.addDomain(domain, hwpt);
+        } catch (RuntimeException e) {
+            domain.free();
+            objects.release(id);
+            throw e;
+        }
+        ioas.get();
+        ioas.hwpts.add(hwpt);
+        objects.publish(hwpt);
+        return hwpt;
+    }
+
+    /** Points the RID at {@code hwpt} (attach or atomic replace), moving reserved regions between IOASes. */
+    private void switchTo(IommufdDevice idev, HwptPaging hwpt) {
+        HwptPaging old = idev.rid;
+        Ioas oldIoas = old == null ? null : old.ioas;
+        boolean moveReserved = oldIoas != hwpt.ioas;
+        List<IoPagetable.Reserved> added = new ArrayList<>();
+        if (moveReserved) {
+            try {
+                for (ReservedRegion r : idev.device.reservedRegions()) {
+                    added.add(hwpt.ioas.iopt.addReserved(r.start(), r.last(), idev));
+                }
+            } catch (RuntimeException e) {
+                hwpt.ioas.iopt.removeReserved(idev);
+                throw e;
+            }
+        }
+        try {
+            idev.device.driver().attach(idev.device, IommuDriver.NO_PASID, hwpt.domain);
+        } catch (RuntimeException e) {
+            if (moveReserved) {
+                hwpt.ioas.iopt.removeReserved(idev);
+            }
+            throw e;
+        }
+        hwpt.get();
+        idev.rid = hwpt;
+        idev.reservedIn = hwpt.ioas;
+        if (old == null) {
+            idev.get();
+        } else {
+            if (moveReserved) {
+                oldIoas.iopt.removeReserved(idev);
+            }
+            release(old);
+        }
+    }
+
+    /** Drops a device's reference on an HWPT; an auto HWPT with no users left goes away. */
+    private void release(HwptPaging hwpt) {
+        hwpt.put();
+        if (hwpt.auto && hwpt.users() == 1) {
+            hwpt.destroy();
+            objects.release(hwpt.id());
+        }
+    }
+
+    /** SELFTEST destroy: detach, unbind, remove the mock device. */
+    void unbindSelftestDevice(SelftestDevice st) {
+        IommufdDevice idev = st.idev;
+        detach(idev);
+        idev.put();
+        idev.destroy();
+        objects.release(idev.id());
+        selftestBus().removeDevice(idev.device);
+    }
+
+    // ---- close ---------------------------------------------------------------------------------------
+
+    @Override
+    public void close() {
+        lock.lock();
+        try {
+            if (closed) {
+                return;
+            }
+            selftest.closeAllAccesses();
+            boolean progress = true;
+            while (progress) {
+                progress = false;
+                for (IommufdObject object : objects.all()) {
+                    // Destroying one object may take others with it (a SELFTEST its auto HWPT).
+                    if (objects.find(object.id()) == object && object.users() == 1) {
+                        object.destroy();
+                        objects.release(object.id());
+                        progress = true;
+                    }
+                }
+            }
+            if (objects.size() != 0) {
+                throw new IllegalStateException("bug: objects left after close: " + objects.all());
+            }
+            closed = true;
+        } finally {
+            lock.unlock();
+        }
+    }
+}

@@ -1,0 +1,63 @@
+package dev.jiommu.iommufd;
+
+/**
+ * The kernel selftest's IOMMU_TEST_CMD operations as a typed API (iommufd-uapi.md §8). User
+ * pointers ({@code uptr}) are virtual addresses of the context's user memory; access "fds" are
+ * handles returned by {@link #createAccess}.
+ */
+public interface IommufdSelftest {
+    /** CREATE_ACCESS flag: the access pins pages (forces the IOAS alignment to the CPU page). */
+    int ACCESS_CREATE_NEEDS_PIN_PAGES = 1;
+    /** ACCESS_PAGES flag: pin for writing. */
+    int ACCESS_PAGES_WRITE = 1;
+    /** Flag bit the kernel uses for its fuzzer's IOVA encoding; accepted and ignored. */
+    int FLAGS_SYZ = 1 << 16;
+    /** ACCESS_RW flags. */
+    int ACCESS_RW_WRITE = 1;
+    int ACCESS_RW_SLOW_PATH = 1 << 2;
+    /** The longest ACCESS_PAGES / ACCESS_RW the mock accepts (protects the fuzzer). */
+    long ACCESS_MAX_BYTES = 16L << 20;
+
+    /** ADD_RESERVED: reserves [start, start + length) of IOAS {@code ioasId}. */
+    void addReserved(int ioasId, long start, long lengthBytes);
+
+    /** What MOCK_DOMAIN returns: the selftest object, the HWPT attached, the DEVICE. */
+    record MockDomain(int stdevId, int hwptId, int idevId) {
+    }
+
+    /** MOCK_DOMAIN: a new mock device, bound and attached to {@code ptId} (an IOAS or an HWPT). */
+    MockDomain mockDomain(int ptId);
+
+    /** MOCK_DOMAIN_FLAGS: as {@link #mockDomain} with device flags (NO_DIRTY 1, PASID 4; others EINVAL). */
+    MockDomain mockDomainFlags(int ptId, int deviceFlags);
+
+    /** MOCK_DOMAIN_REPLACE: {@return the HWPT the device's RID is now attached to} */
+    int mockDomainReplace(int stdevId, int ptId);
+
+    /** MD_CHECK_MAP: every mock page of the range translates to the memory behind {@code uptr}, else EINVAL. */
+    void mdCheckMap(int hwptId, long iova, long lengthBytes, long uptr);
+
+    /** MD_CHECK_REFS: every CPU page of [uptr, uptr + length) has {@code refs} pins, else EIO. */
+    void mdCheckRefs(long uptr, long lengthBytes, int refs);
+
+    /** CREATE_ACCESS: {@return the access's handle (the kernel returns an fd)} */
+    int createAccess(int ioasId, int flags);
+
+    /** Closes an access handle: the access and its pins go away. */
+    void closeAccess(int accessFd);
+
+    /** DESTROY_ACCESS_PAGES: releases one pin item. */
+    void destroyAccessPages(int accessFd, int accessPagesId);
+
+    /** ACCESS_PAGES: pins [iova, iova + length); checks the pages are those behind {@code uptr} (0 skips). {@return the item id} */
+    int accessPages(int accessFd, int flags, long iova, long lengthBytes, long uptr);
+
+    /** ACCESS_RW: copies between [uptr, +length) and [iova, +length) (WRITE: user memory → IOVA). */
+    void accessRw(int accessFd, long iova, long lengthBytes, long uptr, int flags);
+
+    /** SET_TEMP_MEMORY_LIMIT: the pinning batch buffer size in bytes (at least 12). */
+    void setTempMemoryLimit(int limitBytes);
+
+    /** ACCESS_REPLACE_IOAS: re-points the access to another IOAS, revoking its pins in the old one. */
+    void accessReplaceIoas(int accessFd, int ioasId);
+}

@@ -1,0 +1,275 @@
+package dev.jiommu.iommufd;
+
+import dev.jiommu.errno.Errno;
+import dev.jiommu.iommu.IommuDevice;
+import dev.jiommu.iommu.SelftestDevices;
+import dev.jiommu.mem.UserMemory;
+import dev.jiommu.pt.PageTable;
+
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The IOMMU_TEST_CMD operations of iommufd core I, over a context and its mock bus (the kernel's
+ * selftest.c, minus the mock driver itself, which lives in driver.mock behind the SPI).
+ */
+final class SelftestOps implements IommufdSelftest {
+    private static final long PAGE_BYTES = UserMemory.PAGE_BYTES;
+
+    private final IommufdContext context;
+    /** Access handles ("fds") → accesses. Guarded by the context lock. */
+    private final Map<Integer, IommufdAccess> accesses = new HashMap<>();
+    private int nextAccessFd = 1;
+    private int tempMemoryLimitBytes = 65536;
+
+    SelftestOps(IommufdContext context) {
+        this.context = context;
+    }
+
+    @Override
+    public void addReserved(int ioasId, long start, long lengthBytes) {
+        context.lockedRun(() -> {
+            context.selftestBus();
+            Ioas ioas = context.ioas(ioasId);
+            if (lengthBytes == 0) {
+                throw IommufdException.of(Errno.EINVAL, "add_reserved: zero length");
+            }
+            long last = start + lengthBytes - 1;
+            if (Long.compareUnsigned(last, start) < 0) {
+                throw IommufdException.of(Errno.EOVERFLOW, "add_reserved start=0x%x length=0x%x: wraps", start, lengthBytes);
+            }
+            ioas.iopt.addReserved(start, last, null);
+        });
+    }
+
+    @Override
+    public MockDomain mockDomain(int ptId) {
+        return mockDomainFlags(ptId, 0);
+    }
+
+    @Override
+    public MockDomain mockDomainFlags(int ptId, int deviceFlags) {
+        return context.locked(() -> {
+            SelftestDevices bus = context.selftestBus();
+            if ((deviceFlags & ~SelftestDevices.ALL_FLAGS) != 0) {
+                throw IommufdException.of(Errno.EINVAL, "mock_domain_flags: unknown device flags 0x%x", deviceFlags);
+            }
+            ObjectTable objects = context.objects;
+            int stdevId = objects.reserve();
+            int idevId = objects.reserve();
+            IommuDevice device = bus.createDevice(deviceFlags);
+            IommufdDevice idev = context.bind(device, idevId);
+            HwptPaging hwpt;
+            try {
+                hwpt = context.attach(idev, ptId);
+            } catch (RuntimeException e) {
+                bus.removeDevice(device);
+                objects.release(idevId);
+                objects.release(stdevId);
+                throw e;
+            }
+            SelftestDevice st = new SelftestDevice(context, idev);
+            st.id(stdevId);
+            objects.publish(idev);
+            objects.publish(st);
+            return new MockDomain(stdevId, hwpt.id(), idevId);
+        });
+    }
+
+    @Override
+    public int mockDomainReplace(int stdevId, int ptId) {
+        return context.locked(() -> {
+            SelftestDevice st = context.objects.get(stdevId, ObjectType.SELFTEST, SelftestDevice.class);
+            return context.replace(st.idev, ptId).id();
+        });
+    }
+
+    @Override
+    public void mdCheckMap(int hwptId, long iova, long lengthBytes, long uptr) {
+        context.lockedRun(() -> {
+            HwptPaging hwpt = context.objects.get(hwptId, ObjectType.HWPT_PAGING, HwptPaging.class);
+            long granule = Long.lowestOneBit(hwpt.domain.pageSizes());
+            if (lengthBytes == 0 || ((iova | lengthBytes | uptr) & (granule - 1)) != 0) {
+                throw IommufdException.of(Errno.EINVAL, "md_check_map iova=0x%x length=0x%x uptr=0x%x: not aligned to 0x%x",
+                        iova, lengthBytes, uptr, granule);
+            }
+            UserMemory user = context.userMemory();
+            for (long off = 0; off < lengthBytes; off += granule) {
+                long expected = user.physicalAddress(uptr + off);
+                long actual = hwpt.domain.iovaToPhys(iova + off);
+                if (actual == PageTable.NOT_MAPPED || actual != expected) {
+                    throw IommufdException.of(Errno.EINVAL, "md_check_map: iova 0x%x translates to 0x%x, the memory at va 0x%x is at 0x%x",
+                            iova + off, actual, uptr + off, expected);
+                }
+            }
+        });
+    }
+
+    @Override
+    public void mdCheckRefs(long uptr, long lengthBytes, int refs) {
+        context.lockedRun(() -> {
+            if (((uptr | lengthBytes) & (PAGE_BYTES - 1)) != 0) {
+                throw IommufdException.of(Errno.EINVAL, "md_check_refs uptr=0x%x length=0x%x: not page aligned", uptr, lengthBytes);
+            }
+            UserMemory user = context.userMemory();
+            for (long off = 0; off < lengthBytes; off += PAGE_BYTES) {
+                int pins = user.pinCount(uptr + off);
+                if (pins != refs) {
+                    throw IommufdException.of(Errno.EIO, "md_check_refs: page va 0x%x has %d pins, expected %d", uptr + off, pins, refs);
+                }
+            }
+        });
+    }
+
+    @Override
+    public int createAccess(int ioasId, int flags) {
+        return context.locked(() -> {
+            context.selftestBus();
+            if ((flags & ~ACCESS_CREATE_NEEDS_PIN_PAGES) != 0) {
+                throw IommufdException.of(Errno.EOPNOTSUPP, "create_access: unknown flags 0x%x", flags);
+            }
+            Ioas ioas = context.ioas(ioasId);
+            boolean pinCapable = (flags & ACCESS_CREATE_NEEDS_PIN_PAGES) != 0;
+            IommufdAccess access = new IommufdAccess(ioas, pinCapable);
+            int id = context.objects.reserve();
+            access.id(id);
+            try {
+                ioas.iopt.addAccess(access, pinCapable);
+            } catch (RuntimeException e) {
+                context.objects.release(id);
+                throw e;
+            }
+            ioas.get();
+            access.get(); // the access's owner holds it: DESTROY of its ID is EBUSY
+            context.objects.publish(access);
+            int fd = nextAccessFd++;
+            accesses.put(fd, access);
+            return fd;
+        });
+    }
+
+    @Override
+    public void closeAccess(int accessFd) {
+        context.lockedRun(() -> closeLocked(accessFd, access(accessFd)));
+    }
+
+    private void closeLocked(int fd, IommufdAccess access) {
+        accesses.remove(fd);
+        access.put();
+        access.destroy();
+        context.objects.release(access.id());
+    }
+
+    /** Closes every access handle (context close: the fds go with it). */
+    void closeAllAccesses() {
+        for (Map.Entry<Integer, IommufdAccess> e : List.copyOf(accesses.entrySet())) {
+            closeLocked(e.getKey(), e.getValue());
+        }
+    }
+
+    private IommufdAccess access(int fd) {
+        IommufdAccess access = accesses.get(fd);
+        if (access == null) {
+            throw IommufdException.of(Errno.EBADF, "no access with fd %d", fd);
+        }
+        return access;
+    }
+
+    @Override
+    public void destroyAccessPages(int accessFd, int accessPagesId) {
+        context.lockedRun(() -> access(accessFd).destroyItem(accessPagesId));
+    }
+
+    @Override
+    public int accessPages(int accessFd, int flags, long iova, long lengthBytes, long uptr) {
+        return context.locked(() -> {
+            IommufdAccess access = access(accessFd);
+            if ((flags & ~(ACCESS_PAGES_WRITE | FLAGS_SYZ)) != 0) {
+                throw IommufdException.of(Errno.EOPNOTSUPP, "access_pages: unknown flags 0x%x", flags);
+            }
+            if (Long.compareUnsigned(lengthBytes, ACCESS_MAX_BYTES) > 0) {
+                throw IommufdException.of(Errno.ENOMEM, "access_pages: length 0x%x above 16 MiB", lengthBytes);
+            }
+            if (!access.pinCapable) {
+                throw IommufdException.of(Errno.EOPNOTSUPP, "access_pages: the access was not created to pin pages");
+            }
+            long[] physical = access.ioas.iopt.accessPin(iova, lengthBytes, (flags & ACCESS_PAGES_WRITE) != 0);
+            if (uptr != 0) {
+                for (int i = 0; i < physical.length; i++) {
+                    long expected;
+                    try {
+                        expected = context.userMemory().physicalAddress(uptr + i * PAGE_BYTES);
+                    } catch (RuntimeException e) {
+                        access.ioas.iopt.accessUnpin(iova, lengthBytes);
+                        throw e;
+                    }
+                    if (physical[i] != expected) {
+                        access.ioas.iopt.accessUnpin(iova, lengthBytes);
+                        throw IommufdException.of(Errno.EBADE, "access_pages: page %d pinned at 0x%x, the memory at va 0x%x is at 0x%x",
+                                i, physical[i], uptr + i * PAGE_BYTES, expected);
+                    }
+                }
+            }
+            return access.addItem(iova, lengthBytes);
+        });
+    }
+
+    @Override
+    public void accessRw(int accessFd, long iova, long lengthBytes, long uptr, int flags) {
+        context.lockedRun(() -> {
+            IommufdAccess access = access(accessFd);
+            if ((flags & ~(ACCESS_RW_WRITE | ACCESS_RW_SLOW_PATH | FLAGS_SYZ)) != 0) {
+                throw IommufdException.of(Errno.EOPNOTSUPP, "access_rw: unknown flags 0x%x", flags);
+            }
+            if (Long.compareUnsigned(lengthBytes, ACCESS_MAX_BYTES) > 0) {
+                throw IommufdException.of(Errno.ENOMEM, "access_rw: length 0x%x above 16 MiB", lengthBytes);
+            }
+            UserMemory user = context.userMemory();
+            boolean write = (flags & ACCESS_RW_WRITE) != 0;
+            byte[] buffer = write ? user.read(uptr, (int) lengthBytes) : new byte[(int) lengthBytes];
+            access.ioas.iopt.accessRw(iova, buffer, write, user.physicalMemory());
+            if (!write) {
+                user.write(uptr, buffer);
+            }
+        });
+    }
+
+    @Override
+    public void setTempMemoryLimit(int limitBytes) {
+        context.lockedRun(() -> {
+            if (limitBytes < 12) {
+                throw IommufdException.of(Errno.EINVAL, "set_temp_memory_limit %d: below 12 bytes", limitBytes);
+            }
+            // Pinning here is not batched through a temporary buffer; the value is kept and reported.
+            tempMemoryLimitBytes = limitBytes;
+        });
+    }
+
+    int tempMemoryLimitBytes() {
+        return tempMemoryLimitBytes;
+    }
+
+    @Override
+    public void accessReplaceIoas(int accessFd, int ioasId) {
+        context.lockedRun(() -> {
+            IommufdAccess access = access(accessFd);
+            Ioas next = context.ioas(ioasId);
+            if (next == access.ioas) {
+                return;
+            }
+            next.iopt.addAccess(access, access.pinCapable);
+            access.releaseAll();
+            access.ioas.iopt.removeAccess(access, access.pinCapable);
+            access.ioas.put();
+            next.get();
+            access.ioas = next;
+        });
+    }
+
+    @Override
+    public String toString() {
+        return "selftest ops, accesses " + Arrays.toString(accesses.keySet().toArray());
+    }
+}
