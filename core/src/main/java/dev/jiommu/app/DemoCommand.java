@@ -12,7 +12,7 @@ import java.io.PrintWriter;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
-/** {@code jiommu demo}: the main job. For now, every page-table format end to end. */
+/** {@code jiommu demo}: the main job. Every page-table format end to end, then an IOAS with a mock device. */
 @Command(name = "demo", description = "Build page tables in every format, map mixed page sizes, walk them as the hardware does, track dirty pages.")
 final class DemoCommand implements Runnable {
     @CommandLine.Spec
@@ -64,6 +64,11 @@ final class DemoCommand implements Runnable {
         out.println();
         out.println(failures == 0 ? "All formats: hardware walks agree with the software lookup, no table page leaked."
                 : failures + " format(s) disagreed or leaked: this is a bug.");
+        out.println();
+        if (!IoasDemo.run(out)) {
+            failures++;
+            out.println("iommufd: pages stayed pinned or frames leaked: this is a bug.");
+        }
         out.flush();
         if (failures != 0) {
             throw new CommandLine.ExecutionException(spec.commandLine(), failures + " format(s) failed the demo checks");

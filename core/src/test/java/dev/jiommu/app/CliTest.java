@@ -26,6 +26,10 @@ class CliTest {
         assertThat(report).contains("2 x 4K, 1 x 2M, 1 x 1G, 1 x 2M, 1 x 4K");
         assertThat(report).contains("PERMISSION").contains("NOT_PRESENT");
         assertThat(report).doesNotContain("UNEXPECTED");
+        assertThat(report).contains("iommufd: an IOAS with a mock device")
+                .contains("pins per page: 1")
+                .containsPattern("close .*pins per page 0, pinned_vm 0, 0 frames leaked")
+                .doesNotContain("this is a bug");
     }
 
     @Test
