@@ -39,6 +39,8 @@ final class IoPagetable {
     private static final Comparator<Long> UNSIGNED = Long::compareUnsigned;
 
     private final TreeMap<Long, IoptArea> areas = new TreeMap<>(UNSIGNED);
+    /** The free space between areas, kept in step with {@link #areas}. */
+    private final IovaHoles holes = new IovaHoles();
     private final List<Reserved> reserved = new ArrayList<>();
     private List<IovaRange> allowed = List.of();
     private final List<IommuPagingDomain> domains = new ArrayList<>();
@@ -77,12 +79,12 @@ final class IoPagetable {
     List<IovaRange> usableRanges() {
         List<Reserved> sorted = new ArrayList<>(reserved);
         sorted.sort((a, b) -> Long.compareUnsigned(a.start(), b.start()));
-        List<IovaRange> holes = new ArrayList<>();
+        List<IovaRange> usable = new ArrayList<>();
         long cur = 0;
         boolean done = false;
         for (Reserved r : sorted) {
             if (Long.compareUnsigned(r.start(), cur) > 0) {
-                holes.add(new IovaRange(cur, r.start() - 1));
+                usable.add(new IovaRange(cur, r.start() - 1));
             }
             if (Long.compareUnsigned(r.last(), cur) >= 0) {
                 if (r.last() == ULONG_MAX) {
@@ -93,9 +95,9 @@ final class IoPagetable {
             }
         }
         if (!done) {
-            holes.add(new IovaRange(cur, ULONG_MAX));
+            usable.add(new IovaRange(cur, ULONG_MAX));
         }
-        return holes;
+        return usable;
     }
 
     // ---- map ---------------------------------------------------------------------------------
@@ -185,6 +187,7 @@ final class IoPagetable {
             throw IommufdException.from(e);
         }
         areas.put(area.iova, area);
+        holes.use(area.iova, area.last);
         area.pages.addAreaRef();
     }
 
@@ -246,54 +249,60 @@ final class IoPagetable {
         throw IommufdException.of(Errno.ENOSPC, "automatic iova: no hole of 0x%x bytes aligned to 0x%x", length, align);
     }
 
-    /** {@return the first fitting candidate in the holes of (reserved ∪ areas) within [start, last], or -1} */
+    /**
+     * {@return the first fitting candidate in the holes of (reserved ∪ areas) within [start, last],
+     * or -1}: holes between areas come from the index in ascending order, skipping those too small
+     * to hold {@code length} (no piece of them could), and each is cut around the reserved ranges.
+     */
     private long findHole(long start, long last, long length, long align, long pageOffset) {
-        long cur = start;
-        while (Long.compareUnsigned(cur, last) <= 0) {
-            long[] used = firstUsedFrom(cur);
-            long holeLast;
-            if (used == null || Long.compareUnsigned(used[0], last) > 0) {
-                holeLast = last;
-            } else if (Long.compareUnsigned(used[0], cur) <= 0) {
-                if (used[1] == ULONG_MAX) {
-                    return -1;
-                }
-                cur = used[1] + 1;
-                continue;
-            } else {
-                holeLast = used[0] - 1;
+        long[] hole = holes.holeAt(start);
+        if (hole == null) {
+            hole = holes.firstAfter(start, length);
+        }
+        while (hole != null && Long.compareUnsigned(hole[0], last) <= 0) {
+            long from = Long.compareUnsigned(hole[0], start) < 0 ? start : hole[0];
+            long to = Long.compareUnsigned(hole[1], last) > 0 ? last : hole[1];
+            long found = fitBetweenReserved(from, to, length, align, pageOffset);
+            if (found != -1 || hole[1] == ULONG_MAX) {
+                return found;
             }
-            long candidate = ((cur + align - 1) & -align) | pageOffset;
-            if (Long.compareUnsigned(candidate, cur) >= 0 && Long.compareUnsigned(candidate, holeLast) < 0
-                    && Long.compareUnsigned(holeLast - candidate, length - 1) >= 0) {
-                return candidate;
-            }
-            if (used == null || Long.compareUnsigned(used[0], last) > 0 || used[1] == ULONG_MAX) {
-                return -1;
-            }
-            cur = used[1] + 1;
+            hole = holes.firstAfter(hole[1], length);
         }
         return -1;
     }
 
-    /** {@return [start, last] of the used interval (area or reserved) with last ≥ cur and the lowest start, or null} */
-    private long[] firstUsedFrom(long cur) {
-        long[] best = null;
-        Map.Entry<Long, IoptArea> below = areas.floorEntry(cur);
-        IoptArea area = below != null && Long.compareUnsigned(below.getValue().last, cur) >= 0 ? below.getValue() : null;
-        if (area == null) {
-            Map.Entry<Long, IoptArea> above = areas.ceilingEntry(cur);
-            area = above == null ? null : above.getValue();
-        }
-        if (area != null) {
-            best = new long[] {area.iova, area.last};
-        }
+    /** {@return the kernel's candidate in the first piece of [from, to] outside reserved ranges that fits, or -1} */
+    private long fitBetweenReserved(long from, long to, long length, long align, long pageOffset) {
+        long cur = from;
         for (Reserved r : reserved) {
-            if (Long.compareUnsigned(r.last(), cur) >= 0 && (best == null || Long.compareUnsigned(r.start(), best[0]) < 0)) {
-                best = new long[] {r.start(), r.last()};
+            if (Long.compareUnsigned(r.last(), cur) < 0) {
+                continue;
             }
+            if (Long.compareUnsigned(r.start(), to) > 0) {
+                break;
+            }
+            if (Long.compareUnsigned(r.start(), cur) > 0) {
+                long found = fit(cur, r.start() - 1, length, align, pageOffset);
+                if (found != -1) {
+                    return found;
+                }
+            }
+            if (r.last() == ULONG_MAX || Long.compareUnsigned(r.last(), to) >= 0) {
+                return -1;
+            }
+            cur = r.last() + 1;
         }
-        return best;
+        return fit(cur, to, length, align, pageOffset);
+    }
+
+    /** The kernel's test of one hole: align up, OR in the page offset, and require room for the length. */
+    private static long fit(long holeStart, long holeLast, long length, long align, long pageOffset) {
+        long candidate = ((holeStart + align - 1) & -align) | pageOffset;
+        if (Long.compareUnsigned(candidate, holeStart) >= 0 && Long.compareUnsigned(candidate, holeLast) < 0
+                && Long.compareUnsigned(holeLast - candidate, length - 1) >= 0) {
+            return candidate;
+        }
+        return -1;
     }
 
     private static long roundUpPowerOfTwo(long value) {
@@ -349,6 +358,7 @@ final class IoPagetable {
             emptyDomain(d, area);
         }
         areas.remove(area.iova);
+        holes.free(area.iova, area.last);
         area.pages.dropAreaRef();
     }
 
@@ -498,6 +508,7 @@ final class IoPagetable {
         }
         Reserved r = new Reserved(start, last, owner);
         reserved.add(r);
+        reserved.sort((a, b) -> Long.compareUnsigned(a.start(), b.start()));
         return r;
     }
 
