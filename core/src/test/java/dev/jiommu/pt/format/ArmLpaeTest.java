@@ -416,6 +416,24 @@ class ArmLpaeTest {
         assertThat(walk(f, 0x1000L, Access.EXEC | Access.WRITE, 0)).isEqualTo(WalkStatus.OK);
     }
 
+    @Test
+    void hardwareDirtyUpdateDoesNotOverrideTableReadOnly() {
+        ArmLpae f = new ArmLpae(Stage.S1, Granule.SZ_4K, 48, 48);
+        table = new PageTable(f, memory);
+        table.map(0x1000L, 0x1000L, SZ_4K, RW);
+        long slot = leafSlot(f, 0x1000L);
+        assertThat(readAndClearDirty(0x1000L, false)).isTrue();
+        long clean = memory.read64(slot);
+        long topSlot = table.rootAddress() + 8L * f.index(0x1000L, f.topLevel());
+        long pointer = memory.read64(topSlot);
+        memory.write64(topSlot, pointer | ArmLpae.AP_TABLE_RDONLY);
+        assertThat(walk(f, 0x1000L, Access.WRITE, UPDATE_ACCESSED | UPDATE_DIRTY))
+                .as("APTable[1] forbids the write whatever the leaf's DBM says").isEqualTo(WalkStatus.PERMISSION);
+        assertThat(memory.read64(slot)).as("and the leaf stays clean").isEqualTo(clean);
+        memory.write64(topSlot, pointer);
+        assertThat(walk(f, 0x1000L, Access.WRITE, UPDATE_ACCESSED | UPDATE_DIRTY)).isEqualTo(WalkStatus.OK);
+    }
+
     // ---- hostile tables ---------------------------------------------------------------------------------
 
     @ParameterizedTest(name = "{0} {1}")
