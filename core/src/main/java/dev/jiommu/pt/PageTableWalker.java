@@ -89,11 +89,15 @@ public final class PageTableWalker {
             if (format.accessFlagFault(entry) && (flags & UPDATE_ACCESSED) == 0) {
                 return fault(out, format, level, WalkStatus.ACCESS_FLAG);
             }
+            int tablePerms = perms;
             perms &= format.leafPerms(entry, level);
             boolean write = (access & Access.WRITE) != 0;
             int missing = required & ~perms;
-            if (missing == PageTableFormat.PERM_WRITE && (flags & UPDATE_DIRTY) != 0 && format.writableWhenDirtied(entry)) {
-                missing = 0; // writable-clean (Arm DBM): the dirty update below grants the write
+            // Writable-clean (Arm DBM): the dirty update below grants the write, but only the leaf's own
+            // read-only state; a table above that withholds write (APTable) still faults.
+            if (missing == PageTableFormat.PERM_WRITE && (tablePerms & PageTableFormat.PERM_WRITE) != 0
+                    && (flags & UPDATE_DIRTY) != 0 && format.writableWhenDirtied(entry)) {
+                missing = 0;
                 perms |= PageTableFormat.PERM_WRITE;
             }
             if (missing != 0) {
