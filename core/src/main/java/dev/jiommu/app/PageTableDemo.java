@@ -22,7 +22,7 @@ final class PageTableDemo {
     record Report(String format, String description, long iova, long lengthBytes, long paOffset, List<String> leafRuns,
                   int leaves, int tablePages, int walks, int walksAgreeing, double readsPerWalk,
                   String notMapped, String readOnlyWrite, List<String> dirtyRanges, long dirtyPagesAfterClear,
-                  int tablePagesAfterUnmap, long framesLeaked) {
+                  int tablePagesAfterUnmap, int rootTablePages, long framesLeaked) {
     }
 
     private static final int HW_AD = PageTableWalker.UPDATE_ACCESSED | PageTableWalker.UPDATE_DIRTY;
@@ -34,6 +34,7 @@ final class PageTableDemo {
         try (PhysicalMemory memory = PhysicalMemory.create(1L << 30)) {
             long framesBefore = memory.allocatedFrames();
             PageTable table = new PageTable(format, memory);
+            int rootTablePages = table.tablePages();
             PageTableWalker walker = new PageTableWalker(memory);
             WalkResult walk = new WalkResult();
 
@@ -90,7 +91,7 @@ final class PageTableDemo {
             table.destroy();
             return new Report(format.name(), description, iova, lengthBytes, paOffset, runs(leaves), leaves.size(),
                     tablePages, walks, agreeing, (double) reads / walks, notMapped, readOnlyWrite, dirtyRanges(dirty, small),
-                    again.cardinality(), tablesAfterUnmap, memory.allocatedFrames() - framesBefore);
+                    again.cardinality(), tablesAfterUnmap, rootTablePages, memory.allocatedFrames() - framesBefore);
         }
     }
 
