@@ -47,6 +47,7 @@ public final class IommufdContext implements Iommufd {
     private final SelftestOps selftest;
     private boolean mmAccounting;
     private boolean capSysResource = true;
+    private boolean capIpcLock;
     private Ioas compatIoas;
     private boolean closed;
 
@@ -69,18 +70,17 @@ public final class IommufdContext implements Iommufd {
 
     /** Sets RLIMIT_MEMLOCK, in pages, for later pins. */
     public void memlockLimitPages(long pages) {
-        locked(() -> {
-            accounting.limitPages(pages);
-            return null;
-        });
+        lockedRun(() -> accounting.limitPages(pages));
     }
 
     /** Whether the caller holds CAP_SYS_RESOURCE (needed to change the RLIMIT mode); default true. */
     public void capSysResource(boolean held) {
-        locked(() -> {
-            capSysResource = held;
-            return null;
-        });
+        lockedRun(() -> capSysResource = held);
+    }
+
+    /** Whether the caller holds CAP_IPC_LOCK: its mappings are then not charged against RLIMIT_MEMLOCK. */
+    public void capIpcLock(boolean held) {
+        lockedRun(() -> capIpcLock = held);
     }
 
     public UserMemory userMemory() {
@@ -245,6 +245,9 @@ public final class IommufdContext implements Iommufd {
     }
 
     PinAccounting.Mode defaultMode() {
+        if (capIpcLock) {
+            return PinAccounting.Mode.NONE;
+        }
         return mmAccounting ? PinAccounting.Mode.MM : PinAccounting.Mode.USER;
     }
 
