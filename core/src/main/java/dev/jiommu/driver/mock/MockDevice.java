@@ -18,13 +18,20 @@ import java.util.List;
  */
 public final class MockDevice implements IommuDevice {
     private final MockIommuDriver driver;
+    private final int number;
     private final String name;
     private final int flags;
 
-    MockDevice(MockIommuDriver driver, String name, int flags) {
+    MockDevice(MockIommuDriver driver, int number, int flags) {
         this.driver = driver;
-        this.name = name;
+        this.number = number;
+        this.name = "iommufd_mock" + number;
         this.flags = flags;
+    }
+
+    /** {@return N of iommufd_mockN: the order of creation on this mock bus} */
+    public int number() {
+        return number;
     }
 
     @Override

@@ -54,7 +54,7 @@ public final class MockIommuDriver implements IommuDriver, SelftestDevices {
         if ((flags & ~ALL_FLAGS) != 0) {
             throw ErrnoException.of(Errno.EINVAL, "mock device flags 0x%x: unknown bits 0x%x", flags, flags & ~ALL_FLAGS);
         }
-        MockDevice device = new MockDevice(this, "iommufd_mock" + nextDeviceNumber++, flags);
+        MockDevice device = new MockDevice(this, nextDeviceNumber++, flags);
         attachments.put(device, new HashMap<>());
         return device;
     }
@@ -110,6 +110,13 @@ public final class MockIommuDriver implements IommuDriver, SelftestDevices {
     @Override
     public synchronized void detach(IommuDevice device, int pasid) {
         attachments.get(checkDevice(device)).remove(pasid);
+    }
+
+    /** {@return the devices on the mock bus, oldest first, so a test or demo can issue their DMA} */
+    public synchronized java.util.List<MockDevice> devices() {
+        java.util.List<MockDevice> devices = new java.util.ArrayList<>(attachments.keySet());
+        devices.sort(java.util.Comparator.comparingInt(MockDevice::number));
+        return devices;
     }
 
     /** {@return what {@code device} has attached at {@code pasid}, or null when blocked} */
