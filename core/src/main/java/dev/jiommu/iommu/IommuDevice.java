@@ -21,4 +21,9 @@ public interface IommuDevice {
 
     /** {@return the width of the device's PASIDs in bits; 0 when it has no PASID capability} */
     int pasidBits();
+
+    /** {@return whether the device can use ATS (a device-side IOTLB); the mock and plain devices cannot} */
+    default boolean atsCapable() {
+        return false;
+    }
 }

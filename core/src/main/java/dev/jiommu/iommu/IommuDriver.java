@@ -12,6 +12,13 @@ public interface IommuDriver {
     String name();
 
     /**
+     * GET_HW_INFO for {@code device}: the vendor struct of {@code type}
+     * ({@link DriverHwInfo#TYPE_DEFAULT} for the driver's own). A type the driver does not report is
+     * EOPNOTSUPP.
+     */
+    DriverHwInfo hwInfo(IommuDevice device, int type);
+
+    /**
      * Allocates a paging domain suitable for {@code device}.
      *
      * @param flags {@link PagingDomainFlags}; a flag the driver cannot honour is EOPNOTSUPP

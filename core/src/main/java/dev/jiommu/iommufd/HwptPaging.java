@@ -10,6 +10,8 @@ final class HwptPaging extends IommufdObject {
     final Ioas ioas;
     final IommuPagingDomain domain;
     final boolean auto;
+    /** Whether SET_DIRTY_TRACKING enabled tracking. Guarded by the context lock. */
+    boolean dirtyTracking;
 
     HwptPaging(Ioas ioas, IommuPagingDomain domain, boolean auto) {
         super(ObjectType.HWPT_PAGING);

@@ -1,6 +1,7 @@
 package dev.jiommu.iommufd;
 
 import dev.jiommu.mem.MemoryFile;
+import dev.jiommu.pt.DirtyBitmap;
 
 import java.util.List;
 
@@ -78,6 +79,62 @@ public interface Iommufd extends AutoCloseable {
 
     /** IOMMU_VFIO_IOAS: {@return the compat IOAS for GET, otherwise {@code ioasId}} */
     int vfioIoas(int op, int ioasId);
+
+    /** IOMMU_HWPT_ALLOC flags. */
+    int HWPT_ALLOC_NEST_PARENT = 1;
+    int HWPT_ALLOC_DIRTY_TRACKING = 1 << 1;
+    int HWPT_ALLOC_FAULT_ID_VALID = 1 << 2;
+    int HWPT_ALLOC_PASID = 1 << 3;
+    /** {@code IOMMU_HWPT_DATA_NONE}: no driver payload. */
+    int HWPT_DATA_NONE = 0;
+
+    /**
+     * IOMMU_HWPT_ALLOC: a paging HWPT on an IOAS (manual: never auto-selected, never auto-destroyed),
+     * for the IOMMU behind device {@code devId}; the device is not attached.
+     *
+     * @param dataType a driver payload type, or {@link #HWPT_DATA_NONE} with empty {@code data}
+     * @param faultId  a FAULT object when {@code flags} has FAULT_ID_VALID
+     * @return the new HWPT's ID
+     */
+    int hwptAlloc(int flags, int devId, int ptId, int dataType, byte[] data, int faultId);
+
+    /** IOMMU_GET_HW_INFO flag: {@code inDataType} says which vendor struct to report. */
+    int HW_INFO_FLAG_INPUT_TYPE = 1;
+    /** GET_HW_INFO capability bits. */
+    long HW_CAP_DIRTY_TRACKING = 1;
+    long HW_CAP_PCI_PASID_EXEC = 1 << 1;
+    long HW_CAP_PCI_PASID_PRIV = 1 << 2;
+    long HW_CAP_PCI_ATS_NOT_SUPPORTED = 1 << 3;
+
+    /** What IOMMU_GET_HW_INFO reports: the vendor struct (type and bytes), PASID width, capabilities. */
+    record HwInfo(int dataType, byte[] data, int maxPasidLog2, long capabilities) {
+        public HwInfo {
+            data = data.clone();
+        }
+
+        @Override
+        public byte[] data() {
+            return data.clone();
+        }
+    }
+
+    /** IOMMU_GET_HW_INFO for device {@code devId}. */
+    HwInfo getHwInfo(int devId, int flags, int inDataType);
+
+    /** IOMMU_HWPT_SET_DIRTY_TRACKING flag. */
+    int DIRTY_TRACKING_ENABLE = 1;
+
+    /** IOMMU_HWPT_SET_DIRTY_TRACKING: enabling clears every dirty bit first, so tracking starts clean. */
+    void hwptSetDirtyTracking(int hwptId, int flags);
+
+    /** IOMMU_HWPT_GET_DIRTY_BITMAP flag: report without clearing. */
+    int GET_DIRTY_BITMAP_NO_CLEAR = 1;
+
+    /**
+     * IOMMU_HWPT_GET_DIRTY_BITMAP: {@return a bitmap of [iova, iova + length) at {@code pageSize}
+     * granularity}; the ABI layer ORs it into the caller's buffer, as the kernel does.
+     */
+    DirtyBitmap hwptGetDirtyBitmap(int hwptId, int flags, long iova, long lengthBytes, long pageSize);
 
     /** The VFIO type1 container interface on this context (legacy users). */
     VfioContainer vfio();

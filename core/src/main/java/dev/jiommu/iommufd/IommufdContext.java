@@ -2,6 +2,8 @@ package dev.jiommu.iommufd;
 
 import dev.jiommu.errno.Errno;
 import dev.jiommu.errno.ErrnoException;
+import dev.jiommu.iommu.DriverData;
+import dev.jiommu.iommu.DriverHwInfo;
 import dev.jiommu.iommu.IommuDevice;
 import dev.jiommu.iommu.IommuDriver;
 import dev.jiommu.iommu.IommuPagingDomain;
@@ -9,6 +11,7 @@ import dev.jiommu.iommu.ReservedRegion;
 import dev.jiommu.iommu.SelftestDevices;
 import dev.jiommu.mem.MemoryFile;
 import dev.jiommu.mem.UserMemory;
+import dev.jiommu.pt.DirtyBitmap;
 import dev.jiommu.pt.Prot;
 
 import java.util.ArrayList;
@@ -298,6 +301,116 @@ public final class IommufdContext implements Iommufd {
         });
     }
 
+    // ---- hardware page tables, hardware info, dirty tracking ---------------------------------------------
+
+    @Override
+    public int hwptAlloc(int flags, int devId, int ptId, int dataType, byte[] data, int faultId) {
+        return locked(() -> {
+            int length = data == null ? 0 : data.length;
+            if ((dataType == HWPT_DATA_NONE) != (length == 0)) {
+                throw IommufdException.of(Errno.EINVAL, "hwpt_alloc: data_type %d with data_len %d", dataType, length);
+            }
+            IommufdDevice idev = objects.get(devId, ObjectType.DEVICE, IommufdDevice.class);
+            IommufdObject pt = objects.find(ptId);
+            if (pt == null) {
+                throw IommufdException.of(Errno.EINVAL, "hwpt_alloc: no object with pt_id %d", ptId);
+            }
+            if (!(pt instanceof Ioas ioas)) {
+                if (pt instanceof HwptPaging) {
+                    throw IommufdException.of(Errno.EOPNOTSUPP, "hwpt_alloc: nested HWPTs on %s are not supported yet", pt);
+                }
+                throw IommufdException.of(Errno.EINVAL, "hwpt_alloc: pt_id %d is a %s, not an IOAS or HWPT", ptId, pt.type());
+            }
+            int known = HWPT_ALLOC_NEST_PARENT | HWPT_ALLOC_DIRTY_TRACKING | HWPT_ALLOC_FAULT_ID_VALID | HWPT_ALLOC_PASID;
+            if ((flags & ~known) != 0) {
+                throw IommufdException.of(Errno.EOPNOTSUPP, "hwpt_alloc: unknown flags 0x%x", flags & ~known);
+            }
+            if ((flags & HWPT_ALLOC_FAULT_ID_VALID) != 0) {
+                if ((flags & HWPT_ALLOC_NEST_PARENT) != 0) {
+                    throw IommufdException.of(Errno.EOPNOTSUPP, "hwpt_alloc: a nest parent cannot report faults");
+                }
+                objects.get(faultId, ObjectType.FAULT, IommufdObject.class);
+            }
+            DriverData payload = length == 0 ? null : new DriverData(dataType, data);
+            return createPaging(ioas, idev.device, flags & ~HWPT_ALLOC_FAULT_ID_VALID, payload, false).id();
+        });
+    }
+
+    @Override
+    public HwInfo getHwInfo(int devId, int flags, int inDataType) {
+        return locked(() -> {
+            if ((flags & ~HW_INFO_FLAG_INPUT_TYPE) != 0) {
+                throw IommufdException.of(Errno.EOPNOTSUPP, "get_hw_info: unknown flags 0x%x", flags);
+            }
+            int type = (flags & HW_INFO_FLAG_INPUT_TYPE) != 0 ? inDataType : DriverHwInfo.TYPE_DEFAULT;
+            IommuDevice device = objects.get(devId, ObjectType.DEVICE, IommufdDevice.class).device;
+            DriverHwInfo info = device.driver().hwInfo(device, type);
+            long caps = (device.dirtyTrackingCapable() ? HW_CAP_DIRTY_TRACKING : 0)
+                    | (device.atsCapable() ? 0 : HW_CAP_PCI_ATS_NOT_SUPPORTED);
+            return new HwInfo(info.type(), info.bytes(), device.pasidBits(), caps);
+        });
+    }
+
+    @Override
+    public void hwptSetDirtyTracking(int hwptId, int flags) {
+        lockedRun(() -> {
+            if ((flags & ~DIRTY_TRACKING_ENABLE) != 0) {
+                throw IommufdException.of(Errno.EOPNOTSUPP, "set_dirty_tracking: unknown flags 0x%x", flags);
+            }
+            HwptPaging hwpt = objects.get(hwptId, ObjectType.HWPT_PAGING, HwptPaging.class);
+            if ((hwpt.domain.flags() & HWPT_ALLOC_DIRTY_TRACKING) == 0) {
+                throw IommufdException.of(Errno.EOPNOTSUPP, "set_dirty_tracking: %s was not allocated with DIRTY_TRACKING", hwpt);
+            }
+            boolean enable = (flags & DIRTY_TRACKING_ENABLE) != 0;
+            if (enable) {
+                // Start from a clean snapshot: whatever was dirty before tracking does not count.
+                for (IoptArea area : hwpt.ioas.iopt.areas()) {
+                    DirtyBitmap scratch = new DirtyBitmap(area.iova & -UserMemory.PAGE_BYTES,
+                            UserMemory.PAGE_SHIFT, (area.last - (area.iova & -UserMemory.PAGE_BYTES)) / UserMemory.PAGE_BYTES + 1);
+                    hwpt.domain.readAndClearDirty(area.iova, area.lengthBytes(), scratch, false);
+                }
+            }
+            hwpt.domain.setDirtyTracking(enable);
+            hwpt.dirtyTracking = enable;
+        });
+    }
+
+    @Override
+    public DirtyBitmap hwptGetDirtyBitmap(int hwptId, int flags, long iova, long lengthBytes, long pageSize) {
+        return locked(() -> {
+            if ((flags & ~GET_DIRTY_BITMAP_NO_CLEAR) != 0) {
+                throw IommufdException.of(Errno.EOPNOTSUPP, "get_dirty_bitmap: unknown flags 0x%x", flags);
+            }
+            HwptPaging hwpt = objects.get(hwptId, ObjectType.HWPT_PAGING, HwptPaging.class);
+            long last = iova + lengthBytes - 1;
+            if (lengthBytes == 0 || Long.compareUnsigned(last, iova) < 0 || last == -1L) {
+                throw IommufdException.of(Errno.EOVERFLOW, "get_dirty_bitmap iova=0x%x length=0x%x: wraps", iova, lengthBytes);
+            }
+            long alignment = hwpt.ioas.iopt.alignment();
+            if (((iova | (last + 1)) & (alignment - 1)) != 0) {
+                throw IommufdException.of(Errno.EINVAL, "get_dirty_bitmap iova=0x%x length=0x%x: not aligned to 0x%x", iova, lengthBytes, alignment);
+            }
+            if (pageSize == 0 || Long.bitCount(pageSize) != 1 || ((iova | (last + 1)) & (pageSize - 1)) != 0) {
+                throw IommufdException.of(Errno.EINVAL, "get_dirty_bitmap iova=0x%x length=0x%x: page_size 0x%x unusable",
+                        iova, lengthBytes, pageSize);
+            }
+            if ((hwpt.domain.flags() & HWPT_ALLOC_DIRTY_TRACKING) == 0) {
+                throw IommufdException.of(Errno.EOPNOTSUPP, "get_dirty_bitmap: %s does not track dirty pages", hwpt);
+            }
+            DirtyBitmap bitmap = new DirtyBitmap(iova, Long.numberOfTrailingZeros(pageSize), lengthBytes / pageSize);
+            // Only mapped areas are walked: holes are clean, and the walk never leaves the aperture.
+            for (IoptArea area : hwpt.ioas.iopt.areas()) {
+                if (Long.compareUnsigned(area.last, iova) < 0 || Long.compareUnsigned(area.iova, last) > 0) {
+                    continue;
+                }
+                long from = Long.compareUnsigned(area.iova, iova) < 0 ? iova : area.iova;
+                long to = Long.compareUnsigned(area.last, last) > 0 ? last : area.last;
+                hwpt.domain.readAndClearDirty(from, to - from + 1, bitmap, (flags & GET_DIRTY_BITMAP_NO_CLEAR) != 0);
+            }
+            return bitmap;
+        });
+    }
+
     // ---- options and VFIO selection ------------------------------------------------------------------
 
     @Override
@@ -472,7 +585,7 @@ public final class IommufdContext implements Iommufd {
     }
 
     /** Makes and publishes an HWPT_PAGING on {@code ioas}. */
-    HwptPaging createPaging(Ioas ioas, IommuDevice device, int flags, dev.jiommu.iommu.DriverData data, boolean auto) {
+    HwptPaging createPaging(Ioas ioas, IommuDevice device, int flags, DriverData data, boolean auto) {
         int id = objects.reserve();
         IommuPagingDomain domain;
         try {

@@ -55,6 +55,12 @@ public interface IommufdSelftest {
     /** ACCESS_RW: copies between [uptr, +length) and [iova, +length) (WRITE: user memory → IOVA). */
     void accessRw(int accessFd, long iova, long lengthBytes, long uptr, int flags);
 
+    /**
+     * DIRTY: for every bit set in the bitmap at {@code uptr} (bit i for {@code iova + i * pageSize}),
+     * marks dirty the IOPTE that translates it, as a device write would. {@return the bits processed}
+     */
+    long dirty(int hwptId, int flags, long iova, long lengthBytes, long pageSize, long uptr);
+
     /** SET_TEMP_MEMORY_LIMIT: the pinning batch buffer size in bytes (at least 12). */
     void setTempMemoryLimit(int limitBytes);
 

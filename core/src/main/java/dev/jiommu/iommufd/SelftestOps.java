@@ -3,6 +3,7 @@ package dev.jiommu.iommufd;
 import dev.jiommu.errno.Errno;
 import dev.jiommu.iommu.IommuDevice;
 import dev.jiommu.iommu.SelftestDevices;
+import dev.jiommu.iommu.SelftestDomain;
 import dev.jiommu.mem.UserMemory;
 import dev.jiommu.pt.PageTable;
 
@@ -233,6 +234,34 @@ final class SelftestOps implements IommufdSelftest {
             if (!write) {
                 user.write(uptr, buffer);
             }
+        });
+    }
+
+    @Override
+    public long dirty(int hwptId, int flags, long iova, long lengthBytes, long pageSize, long uptr) {
+        return context.locked(() -> {
+            HwptPaging hwpt = context.objects.get(hwptId, ObjectType.HWPT_PAGING, HwptPaging.class);
+            if (pageSize == 0 || lengthBytes == 0 || uptr == 0 || lengthBytes % pageSize != 0 || iova % pageSize != 0) {
+                throw IommufdException.of(Errno.EINVAL, "dirty iova=0x%x length=0x%x page_size=0x%x uptr=0x%x: unusable",
+                        iova, lengthBytes, pageSize, uptr);
+            }
+            long bits = lengthBytes / pageSize;
+            if (bits > (1L << 27)) {
+                throw IommufdException.of(Errno.EOVERFLOW, "dirty: %d bits, at most 2^27", bits);
+            }
+            if (!(hwpt.domain instanceof SelftestDomain mockDomain)) {
+                throw IommufdException.of(Errno.EINVAL, "dirty: %s is not a mock domain", hwpt);
+            }
+            if (!hwpt.dirtyTracking) {
+                throw IommufdException.of(Errno.EINVAL, "dirty: tracking is not enabled on %s", hwpt);
+            }
+            byte[] bitmap = context.userMemory().read(uptr, (int) ((bits + 7) / 8));
+            for (long i = 0; i < bits; i++) {
+                if ((bitmap[(int) (i >>> 3)] & (1 << (i & 7))) != 0) {
+                    mockDomain.markDirty(iova + i * pageSize);
+                }
+            }
+            return bits;
         });
     }
 

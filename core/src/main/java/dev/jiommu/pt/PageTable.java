@@ -407,6 +407,38 @@ public final class PageTable {
         }
     }
 
+    /**
+     * Marks dirty the leaf slot that translates {@code iova}, as a device write would (the selftest's
+     * DIRTY operation); {@return false when nothing maps {@code iova}}
+     */
+    public boolean markDirty(long iova) {
+        checkLive();
+        if (!format.inputValid(iova)) {
+            return false;
+        }
+        long table = rootAddress;
+        int level = format.topLevel();
+        while (true) {
+            long slot = table + ((long) format.index(iova, level) << 3);
+            long entry = memory.read64(slot);
+            switch (format.kind(entry, level)) {
+                case PageTableFormat.EMPTY -> {
+                    return false;
+                }
+                case PageTableFormat.LEAF -> {
+                    long dirty = format.dirtyEntry(entry);
+                    if (dirty == entry || memory.compareAndSet64(slot, entry, dirty)) {
+                        return true;
+                    }
+                }
+                default -> {
+                    table = format.tableAddress(entry);
+                    level = format.childLevel(entry, level);
+                }
+            }
+        }
+    }
+
     // ---- teardown ------------------------------------------------------------------------------
 
     /** Frees every table, the root included; the table is unusable afterwards. */

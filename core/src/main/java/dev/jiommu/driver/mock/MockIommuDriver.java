@@ -3,6 +3,7 @@ package dev.jiommu.driver.mock;
 import dev.jiommu.errno.Errno;
 import dev.jiommu.errno.ErrnoException;
 import dev.jiommu.iommu.DriverData;
+import dev.jiommu.iommu.DriverHwInfo;
 import dev.jiommu.iommu.IommuDevice;
 import dev.jiommu.iommu.IommuDomain;
 import dev.jiommu.iommu.IommuDriver;
@@ -29,6 +30,10 @@ public final class MockIommuDriver implements IommuDriver, SelftestDevices {
     public static final int PAGETABLE_HUGE = 1;
     public static final long APERTURE_START = 1L << 24;
     public static final long APERTURE_LAST = (1L << 31) - 1;
+    /** {@code IOMMU_HW_INFO_TYPE_SELFTEST}: the mock's GET_HW_INFO type. */
+    public static final int HW_INFO_TYPE_SELFTEST = 0xfeedbeef;
+    /** {@code IOMMU_HW_INFO_SELFTEST_REGVAL}: the mock's test_reg. */
+    public static final int HW_INFO_SELFTEST_REGVAL = 0xdeadbeef;
     /** The PASID width of a device made with {@link SelftestDevices#PASID}. */
     public static final int PASID_BITS = 20;
 
@@ -72,6 +77,18 @@ public final class MockIommuDriver implements IommuDriver, SelftestDevices {
     }
 
     @Override
+    public DriverHwInfo hwInfo(IommuDevice device, int type) {
+        checkDevice(device);
+        if (type != DriverHwInfo.TYPE_DEFAULT && type != HW_INFO_TYPE_SELFTEST) {
+            throw ErrnoException.of(Errno.EOPNOTSUPP, "mock hw_info: type 0x%x not reported", type);
+        }
+        // struct iommu_test_hw_info { u32 flags; u32 test_reg; }, little-endian
+        int reg = HW_INFO_SELFTEST_REGVAL;
+        byte[] bytes = {0, 0, 0, 0, (byte) reg, (byte) (reg >>> 8), (byte) (reg >>> 16), (byte) (reg >>> 24)};
+        return new DriverHwInfo(HW_INFO_TYPE_SELFTEST, bytes);
+    }
+
+    @Override
     public IommuPagingDomain allocPagingDomain(IommuDevice device, int flags, DriverData data) {
         MockDevice mock = checkDevice(device);
         if ((flags & ~SUPPORTED_FLAGS) != 0) {
@@ -84,6 +101,10 @@ public final class MockIommuDriver implements IommuDriver, SelftestDevices {
         if (data != null) {
             if (data.type() != HWPT_DATA_SELFTEST) {
                 throw ErrnoException.of(Errno.EOPNOTSUPP, "mock paging domain: data type 0x%x is not IOMMU_HWPT_DATA_SELFTEST", data.type());
+            }
+            // struct iommu_hwpt_selftest { u32 iotlb; u32 pagetable_type; }: at least iotlb, at most the struct.
+            if (data.bytes().length < 4 || data.bytes().length > 8) {
+                throw ErrnoException.of(Errno.EINVAL, "mock paging domain: iommu_hwpt_selftest of %d bytes (4 to 8)", data.bytes().length);
             }
             pagetableType = data.u32(4);
         }

@@ -4,6 +4,7 @@ import dev.jiommu.errno.Errno;
 import dev.jiommu.errno.ErrnoException;
 import dev.jiommu.iommu.IommuDriver;
 import dev.jiommu.iommu.IommuPagingDomain;
+import dev.jiommu.iommu.SelftestDomain;
 import dev.jiommu.mem.PhysicalMemory;
 import dev.jiommu.pt.DirtyBitmap;
 import dev.jiommu.pt.PageTable;
@@ -14,7 +15,7 @@ import dev.jiommu.pt.format.MockFormat;
  * A mock paging domain: the mock page-table format, DEFAULT (every page size from 2 KiB, aperture
  * forced to [16 MiB, 2 GiB − 1]) or HUGE (4 KiB and 1 MiB pages, the whole 56-bit input).
  */
-final class MockPagingDomain implements IommuPagingDomain {
+final class MockPagingDomain implements IommuPagingDomain, SelftestDomain {
     private static final long HUGE_PAGE_SIZES = (1L << 12) | (1L << 20);
 
     private final MockIommuDriver driver;
@@ -89,6 +90,11 @@ final class MockPagingDomain implements IommuPagingDomain {
     @Override
     public void readAndClearDirty(long iova, long lengthBytes, DirtyBitmap bitmap, boolean noClear) {
         table.readAndClearDirty(iova, lengthBytes, bitmap, noClear);
+    }
+
+    @Override
+    public boolean markDirty(long iova) {
+        return table.markDirty(iova);
     }
 
     @Override
