@@ -7,7 +7,6 @@ import dev.jiommu.iommu.DriverHwInfo;
 import dev.jiommu.iommu.IommuDevice;
 import dev.jiommu.iommu.IommuDriver;
 import dev.jiommu.iommu.IommuPagingDomain;
-import dev.jiommu.iommu.ReservedRegion;
 import dev.jiommu.iommu.SelftestDevices;
 import dev.jiommu.mem.MemoryFile;
 import dev.jiommu.mem.UserMemory;
@@ -47,6 +46,7 @@ public final class IommufdContext implements Iommufd {
     final ObjectTable objects = new ObjectTable();
     private final PinAccounting accounting = new PinAccounting(UNLIMITED);
     private final VfioCompat vfio = new VfioCompat(this);
+    final Attachments attachments = new Attachments(this);
     private final SelftestOps selftest;
     private boolean mmAccounting;
     private boolean capSysResource = true;
@@ -501,89 +501,6 @@ public final class IommufdContext implements Iommufd {
         return idev;
     }
 
-    /** Attaches the device's RID to {@code ptId} (an IOAS: auto domain; or an HWPT_PAGING). {@return the HWPT} */
-    HwptPaging attach(IommufdDevice idev, int ptId) {
-        if (idev.rid != null) {
-            throw IommufdException.of(Errno.EBUSY, "attach %s: already attached to %s", idev, idev.rid);
-        }
-        IommufdObject target = objects.find(ptId);
-        if (target == null) {
-            throw IommufdException.of(Errno.ENOENT, "attach %s: no object with id %d", idev, ptId);
-        }
-        return switch (target) {
-            case Ioas ioas -> attachToIoas(idev, ioas, null);
-            case HwptPaging hwpt -> {
-                switchTo(idev, hwpt);
-                yield hwpt;
-            }
-            default -> throw IommufdException.of(Errno.EINVAL, "attach %s: %s is neither an IOAS nor an HWPT", idev, target);
-        };
-    }
-
-    /** Replaces the RID's attachment with {@code ptId}; hitless: on failure the old one stays. {@return the new HWPT} */
-    HwptPaging replace(IommufdDevice idev, int ptId) {
-        if (idev.rid == null) {
-            throw IommufdException.of(Errno.EINVAL, "replace %s: not attached", idev);
-        }
-        IommufdObject target = objects.find(ptId);
-        if (target == null) {
-            throw IommufdException.of(Errno.ENOENT, "replace %s: no object with id %d", idev, ptId);
-        }
-        return switch (target) {
-            case Ioas ioas -> attachToIoas(idev, ioas, idev.rid);
-            case HwptPaging hwpt -> {
-                if (hwpt != idev.rid) {
-                    switchTo(idev, hwpt);
-                }
-                yield hwpt;
-            }
-            default -> throw IommufdException.of(Errno.EINVAL, "replace %s: %s is neither an IOAS nor an HWPT", idev, target);
-        };
-    }
-
-    /** Detaches the RID (never fails); an auto HWPT left without devices is destroyed. */
-    void detach(IommufdDevice idev) {
-        HwptPaging old = idev.rid;
-        if (old == null) {
-            return;
-        }
-        idev.device.driver().detach(idev.device, IommuDriver.NO_PASID);
-        idev.rid = null;
-        old.ioas.iopt.removeReserved(idev);
-        idev.reservedIn = null;
-        idev.put();
-        release(old);
-    }
-
-    /** Auto-domain attach: reuse a compatible auto HWPT of the IOAS, or make one (iommufd-uapi.md §3.5). */
-    private HwptPaging attachToIoas(IommufdDevice idev, Ioas ioas, HwptPaging current) {
-        for (HwptPaging hwpt : List.copyOf(ioas.hwpts)) {
-            if (!hwpt.auto) {
-                continue;
-            }
-            if (hwpt == current) {
-                return hwpt;
-            }
-            try {
-                switchTo(idev, hwpt);
-                return hwpt;
-            } catch (ErrnoException e) {
-                if (e.errno() != Errno.EINVAL) {
-                    throw e;
-                }
-            }
-        }
-        HwptPaging hwpt = createPaging(ioas, idev.device, 0, null, true);
-        try {
-            switchTo(idev, hwpt);
-        } catch (RuntimeException e) {
-            hwpt.destroy();
-            objects.release(hwpt.id());
-            throw e;
-        }
-        return hwpt;
-    }
-
     /** Makes and publishes an HWPT_PAGING on {@code ioas}. */
     HwptPaging createPaging(Ioas ioas, IommuDevice device, int flags, DriverData data, boolean auto) {
         int id = objects.reserve();
@@ -609,56 +526,10 @@ public final class IommufdContext implements Iommufd {
         return hwpt;
     }
 
-    /** Points the RID at {@code hwpt} (attach or atomic replace), moving reserved regions between IOASes. */
-    private void switchTo(IommufdDevice idev, HwptPaging hwpt) {
-        HwptPaging old = idev.rid;
-        Ioas oldIoas = old == null ? null : old.ioas;
-        boolean moveReserved = oldIoas != hwpt.ioas;
-        List<IoPagetable.Reserved> added = new ArrayList<>();
-        if (moveReserved) {
-            try {
-                for (ReservedRegion r : idev.device.reservedRegions()) {
-                    added.add(hwpt.ioas.iopt.addReserved(r.start(), r.last(), idev));
-                }
-            } catch (RuntimeException e) {
-                hwpt.ioas.iopt.removeReserved(idev);
-                throw e;
-            }
-        }
-        try {
-            idev.device.driver().attach(idev.device, IommuDriver.NO_PASID, hwpt.domain);
-        } catch (RuntimeException e) {
-            if (moveReserved) {
-                hwpt.ioas.iopt.removeReserved(idev);
-            }
-            throw e;
-        }
-        hwpt.get();
-        idev.rid = hwpt;
-        idev.reservedIn = hwpt.ioas;
-        if (old == null) {
-            idev.get();
-        } else {
-            if (moveReserved) {
-                oldIoas.iopt.removeReserved(idev);
-            }
-            release(old);
-        }
-    }
-
-    /** Drops a device's reference on an HWPT; an auto HWPT with no users left goes away. */
-    private void release(HwptPaging hwpt) {
-        hwpt.put();
-        if (hwpt.auto && hwpt.users() == 1) {
-            hwpt.destroy();
-            objects.release(hwpt.id());
-        }
-    }
-
     /** SELFTEST destroy: detach, unbind, remove the mock device. */
     void unbindSelftestDevice(SelftestDevice st) {
         IommufdDevice idev = st.idev;
-        detach(idev);
+        attachments.detachAll(idev);
         idev.put();
         idev.destroy();
         objects.release(idev.id());

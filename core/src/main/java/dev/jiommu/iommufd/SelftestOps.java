@@ -2,6 +2,7 @@ package dev.jiommu.iommufd;
 
 import dev.jiommu.errno.Errno;
 import dev.jiommu.iommu.IommuDevice;
+import dev.jiommu.iommu.IommuDriver;
 import dev.jiommu.iommu.SelftestDevices;
 import dev.jiommu.iommu.SelftestDomain;
 import dev.jiommu.mem.UserMemory;
@@ -62,9 +63,9 @@ final class SelftestOps implements IommufdSelftest {
             int idevId = objects.reserve();
             IommuDevice device = bus.createDevice(deviceFlags);
             IommufdDevice idev = context.bind(device, idevId);
-            HwptPaging hwpt;
+            Hwpt hwpt;
             try {
-                hwpt = context.attach(idev, ptId);
+                hwpt = context.attachments.attach(idev, IommuDriver.NO_PASID, ptId);
             } catch (RuntimeException e) {
                 bus.removeDevice(device);
                 objects.release(idevId);
@@ -83,7 +84,7 @@ final class SelftestOps implements IommufdSelftest {
     public int mockDomainReplace(int stdevId, int ptId) {
         return context.locked(() -> {
             SelftestDevice st = context.objects.get(stdevId, ObjectType.SELFTEST, SelftestDevice.class);
-            return context.replace(st.idev, ptId).id();
+            return context.attachments.replace(st.idev, IommuDriver.NO_PASID, ptId).id();
         });
     }
 
