@@ -9,6 +9,8 @@ import dev.jiommu.mem.RegisteredUserMemory;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.function.Executable;
 
+import java.util.List;
+
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -118,5 +120,109 @@ abstract class IommufdFixture {
 
     void checkRefs(long va, long length, int refs) {
         test.mdCheckRefs(va, length, refs);
+    }
+
+    // ---- objects and options --------------------------------------------------------------------------
+
+    void testIoctlDestroy(int id) {
+        ctx.destroy(id);
+    }
+
+    void testErrIoctlDestroy(Errno errno, int id) {
+        assertErrno(errno, () -> ctx.destroy(id));
+    }
+
+    long testIoctlOptionGet(int optionId, int objectId) {
+        return ctx.optionGet(optionId, objectId);
+    }
+
+    void testIoctlOptionSet(int optionId, int objectId, long value) {
+        assertThat(ctx.optionSet(optionId, objectId, value)).as("val64 written back").isEqualTo(value);
+    }
+
+    void testErrIoctlOptionGet(Errno errno, int optionId, int objectId) {
+        assertErrno(errno, () -> ctx.optionGet(optionId, objectId));
+    }
+
+    void testErrIoctlOptionSet(Errno errno, int optionId, int objectId, long value) {
+        assertErrno(errno, () -> ctx.optionSet(optionId, objectId, value));
+    }
+
+    // ---- IOAS: unmap-all, copy, allowed and reserved ranges ----------------------------------------------
+
+    /** IOAS_UNMAP of everything (iova 0, length U64_MAX); {@return the bytes it unmapped} */
+    long testIoctlIoasUnmapAll(int ioasId) {
+        return ctx.ioasUnmap(ioasId, 0, Iommufd.UNMAP_ALL_LENGTH);
+    }
+
+    /** IOAS_COPY; with MAP_FIXED_IOVA asserts the copy landed at {@code dstIova}. {@return the IOVA in the destination} */
+    long testIoctlIoasCopy(int flags, int dstIoasId, long dstIova, int srcIoasId, long srcIova, long length) {
+        long at = ctx.ioasCopy(dstIoasId, flags, srcIoasId, srcIova, length, dstIova);
+        if ((flags & Iommufd.MAP_FIXED_IOVA) != 0) {
+            assertThat(at).as("fixed copy destination").isEqualTo(dstIova);
+        }
+        return at;
+    }
+
+    void testErrIoctlIoasCopy(Errno errno, int flags, int dstIoasId, long dstIova, int srcIoasId, long srcIova, long length) {
+        assertErrno(errno, () -> ctx.ioasCopy(dstIoasId, flags, srcIoasId, srcIova, length, dstIova));
+    }
+
+    void testIoctlIoasAllowIovas(int ioasId, IovaRange... allowed) {
+        ctx.ioasAllowIovas(ioasId, List.of(allowed));
+    }
+
+    void testErrIoctlIoasAllowIovas(Errno errno, int ioasId, IovaRange... allowed) {
+        assertErrno(errno, () -> ctx.ioasAllowIovas(ioasId, List.of(allowed)));
+    }
+
+    void testCmdAddReserved(int ioasId, long start, long length) {
+        test.addReserved(ioasId, start, length);
+    }
+
+    void testErrCmdAddReserved(Errno errno, int ioasId, long start, long length) {
+        assertErrno(errno, () -> test.addReserved(ioasId, start, length));
+    }
+
+    // ---- selftest devices, accesses and the pinning batch limit --------------------------------------------
+
+    IommufdSelftest.MockDomain testCmdMockDomainFlags(int ptId, int deviceFlags) {
+        return test.mockDomainFlags(ptId, deviceFlags);
+    }
+
+    int testCmdCreateAccess(int ioasId, int flags) {
+        return test.createAccess(ioasId, flags);
+    }
+
+    void testCmdDestroyAccess(int accessId) {
+        test.closeAccess(accessId);
+    }
+
+    /** ACCESS_PAGES; {@return the pin item's id} */
+    int testCmdAccessPages(int accessId, int flags, long iova, long length, long uptr) {
+        return test.accessPages(accessId, flags, iova, length, uptr);
+    }
+
+    void testCmdDestroyAccessPages(int accessId, int accessPagesId) {
+        test.destroyAccessPages(accessId, accessPagesId);
+    }
+
+    void testErrDestroyAccessPages(Errno errno, int accessId, int accessPagesId) {
+        assertErrno(errno, () -> test.destroyAccessPages(accessId, accessPagesId));
+    }
+
+    void testCmdAccessRw(int accessId, long iova, long length, long uptr, int flags) {
+        test.accessRw(accessId, iova, length, uptr, flags);
+    }
+
+    /** The selftest's default size of the temporary buffers pinning works through. */
+    static final int DEFAULT_TEMP_MEMORY_LIMIT = 65536;
+
+    void testIoctlSetTempMemoryLimit(int limitBytes) {
+        test.setTempMemoryLimit(limitBytes);
+    }
+
+    void testIoctlSetDefaultMemoryLimit() {
+        test.setTempMemoryLimit(DEFAULT_TEMP_MEMORY_LIMIT);
     }
 }
