@@ -13,7 +13,6 @@ import dev.jiommu.mem.UserMemory;
 import dev.jiommu.pt.DirtyBitmap;
 import dev.jiommu.pt.Prot;
 
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Supplier;

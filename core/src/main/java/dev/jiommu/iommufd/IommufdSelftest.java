@@ -61,6 +61,18 @@ public interface IommufdSelftest {
      */
     long dirty(int hwptId, int flags, long iova, long lengthBytes, long pageSize, long uptr);
 
+    /** PASID_ATTACH: attaches the selftest device's {@code pasid} to {@code ptId}; {@return the HWPT attached} */
+    int pasidAttach(int stdevId, int pasid, int ptId);
+
+    /** PASID_REPLACE: {@return the HWPT now attached at {@code pasid}} */
+    int pasidReplace(int stdevId, int pasid, int ptId);
+
+    /** PASID_DETACH: detaches {@code pasid} (nothing attached is fine). */
+    void pasidDetach(int stdevId, int pasid);
+
+    /** PASID_CHECK_HWPT: succeeds iff {@code pasid} is attached to {@code hwptId} (0: detached), else EINVAL. */
+    void pasidCheckHwpt(int stdevId, int pasid, int hwptId);
+
     /** SET_TEMP_MEMORY_LIMIT: the pinning batch buffer size in bytes (at least 12). */
     void setTempMemoryLimit(int limitBytes);
 

@@ -83,9 +83,38 @@ final class SelftestOps implements IommufdSelftest {
     @Override
     public int mockDomainReplace(int stdevId, int ptId) {
         return context.locked(() -> {
-            SelftestDevice st = context.objects.get(stdevId, ObjectType.SELFTEST, SelftestDevice.class);
-            return context.attachments.replace(st.idev, IommuDriver.NO_PASID, ptId).id();
+            return context.attachments.replace(selftestDevice(stdevId).idev, IommuDriver.NO_PASID, ptId).id();
         });
+    }
+
+    @Override
+    public int pasidAttach(int stdevId, int pasid, int ptId) {
+        return context.locked(() -> context.attachments.attach(selftestDevice(stdevId).idev, pasid, ptId).id());
+    }
+
+    @Override
+    public int pasidReplace(int stdevId, int pasid, int ptId) {
+        return context.locked(() -> context.attachments.replace(selftestDevice(stdevId).idev, pasid, ptId).id());
+    }
+
+    @Override
+    public void pasidDetach(int stdevId, int pasid) {
+        context.lockedRun(() -> context.attachments.detach(selftestDevice(stdevId).idev, pasid));
+    }
+
+    @Override
+    public void pasidCheckHwpt(int stdevId, int pasid, int hwptId) {
+        context.lockedRun(() -> {
+            Hwpt attached = selftestDevice(stdevId).idev.attached.get(pasid);
+            int actual = attached == null ? 0 : attached.id();
+            if (actual != hwptId) {
+                throw IommufdException.of(Errno.EINVAL, "pasid_check_hwpt: pasid %d is attached to %d, not %d", pasid, actual, hwptId);
+            }
+        });
+    }
+
+    private SelftestDevice selftestDevice(int stdevId) {
+        return context.objects.get(stdevId, ObjectType.SELFTEST, SelftestDevice.class);
     }
 
     @Override

@@ -42,6 +42,11 @@ public final class MockIommuDriver implements IommuDriver, SelftestDevices {
 
     private final PhysicalMemory memory;
     private int nextDeviceNumber;
+    /** {@code IOMMU_TEST_PASID_RESERVED}: the PASID whose second attach fails, to test rollback. */
+    public static final int PASID_RESERVED = 1024;
+
+    /** Devices whose next attach at {@link #PASID_RESERVED} fails with ENOMEM. Guarded by this. */
+    private final java.util.Set<MockDevice> reservedPasidArmed = new java.util.HashSet<>();
     /** What each device has attached, per PASID (NO_PASID for the RID). Guarded by this. */
     private final Map<MockDevice, Map<Integer, IommuDomain>> attachments = new HashMap<>();
 
@@ -74,6 +79,7 @@ public final class MockIommuDriver implements IommuDriver, SelftestDevices {
             throw new IllegalStateException("bug: removing " + device.name() + " while attached at " + attached.keySet());
         }
         attachments.remove(device);
+        reservedPasidArmed.remove(device);
     }
 
     @Override
@@ -125,12 +131,23 @@ public final class MockIommuDriver implements IommuDriver, SelftestDevices {
                 && !mock.dirtyTrackingCapable()) {
             throw ErrnoException.of(Errno.EINVAL, "attach %s: dirty-tracking domain, device without dirty tracking", device.name());
         }
+        if (pasid == PASID_RESERVED) {
+            // The selftest's scripted failure: the first attach arms it, the next one fails and disarms.
+            if (reservedPasidArmed.remove(mock)) {
+                throw ErrnoException.of(Errno.ENOMEM, "attach %s pasid %d: the mock's scripted failure", device.name(), pasid);
+            }
+            reservedPasidArmed.add(mock);
+        }
         attachments.get(mock).put(pasid, domain);
     }
 
     @Override
     public synchronized void detach(IommuDevice device, int pasid) {
-        attachments.get(checkDevice(device)).remove(pasid);
+        MockDevice mock = checkDevice(device);
+        if (pasid == PASID_RESERVED) {
+            reservedPasidArmed.remove(mock);
+        }
+        attachments.get(mock).remove(pasid);
     }
 
     /** {@return the devices on the mock bus, oldest first, so a test or demo can issue their DMA} */
