@@ -27,6 +27,12 @@ public interface IommuDriver {
     IommuPagingDomain allocPagingDomain(IommuDevice device, int flags, DriverData data);
 
     /**
+     * Allocates a nested domain (a user stage 1 described by {@code data}) on the nest parent
+     * {@code parent}, for {@code device}. A driver without nesting answers EOPNOTSUPP.
+     */
+    IommuNestedDomain allocNestedDomain(IommuDevice device, IommuPagingDomain parent, int flags, DriverData data);
+
+    /**
      * Attaches {@code device}'s requests tagged {@code pasid} ({@link #NO_PASID} for the RID) to
      * {@code domain}, replacing what was attached there without a window of blocked DMA.
      */

@@ -98,6 +98,13 @@ public interface Iommufd extends AutoCloseable {
      */
     int hwptAlloc(int flags, int devId, int ptId, int dataType, byte[] data, int faultId);
 
+    /**
+     * IOMMU_HWPT_INVALIDATE: runs {@code entryNum} driver entries of {@code entryLen} bytes against a
+     * nested HWPT's caches. {@return the entries handled}; on failure the exception's
+     * {@link IommufdException#progress()} says how many were handled before the bad one.
+     */
+    int hwptInvalidate(int hwptId, int dataType, int entryLen, int entryNum, byte[] entries);
+
     /** IOMMU_GET_HW_INFO flag: {@code inDataType} says which vendor struct to report. */
     int HW_INFO_FLAG_INPUT_TYPE = 1;
     /** GET_HW_INFO capability bits. */

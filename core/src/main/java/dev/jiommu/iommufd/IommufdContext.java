@@ -6,6 +6,9 @@ import dev.jiommu.iommu.DriverData;
 import dev.jiommu.iommu.DriverHwInfo;
 import dev.jiommu.iommu.IommuDevice;
 import dev.jiommu.iommu.IommuDriver;
+import dev.jiommu.iommu.IommuNestedDomain;
+import dev.jiommu.iommu.InvalidationBatch;
+import dev.jiommu.iommu.InvalidationFailure;
 import dev.jiommu.iommu.IommuPagingDomain;
 import dev.jiommu.iommu.SelftestDevices;
 import dev.jiommu.mem.MemoryFile;
@@ -314,11 +317,11 @@ public final class IommufdContext implements Iommufd {
             if (pt == null) {
                 throw IommufdException.of(Errno.EINVAL, "hwpt_alloc: no object with pt_id %d", ptId);
             }
+            if (pt instanceof HwptPaging parent) {
+                return allocNested(flags, idev, parent, dataType, data, faultId).id();
+            }
             if (!(pt instanceof Ioas ioas)) {
-                if (pt instanceof HwptPaging) {
-                    throw IommufdException.of(Errno.EOPNOTSUPP, "hwpt_alloc: nested HWPTs on %s are not supported yet", pt);
-                }
-                throw IommufdException.of(Errno.EINVAL, "hwpt_alloc: pt_id %d is a %s, not an IOAS or HWPT", ptId, pt.type());
+                throw IommufdException.of(Errno.EINVAL, "hwpt_alloc: pt_id %d is a %s, not an IOAS or HWPT_PAGING", ptId, pt.type());
             }
             int known = HWPT_ALLOC_NEST_PARENT | HWPT_ALLOC_DIRTY_TRACKING | HWPT_ALLOC_FAULT_ID_VALID | HWPT_ALLOC_PASID;
             if ((flags & ~known) != 0) {
@@ -332,6 +335,57 @@ public final class IommufdContext implements Iommufd {
             }
             DriverData payload = length == 0 ? null : new DriverData(dataType, data);
             return createPaging(ioas, idev.device, flags & ~HWPT_ALLOC_FAULT_ID_VALID, payload, false).id();
+        });
+    }
+
+    /** The nested path of HWPT_ALLOC: a user stage 1 on a manual nest-parent HWPT of the same driver. */
+    private HwptNested allocNested(int flags, IommufdDevice idev, HwptPaging parent, int dataType, byte[] data, int faultId) {
+        if ((flags & ~(HWPT_ALLOC_FAULT_ID_VALID | HWPT_ALLOC_PASID)) != 0) {
+            throw IommufdException.of(Errno.EOPNOTSUPP, "hwpt_alloc nested: flags 0x%x", flags);
+        }
+        if (data == null || data.length == 0) {
+            throw IommufdException.of(Errno.EOPNOTSUPP, "hwpt_alloc nested: a nested HWPT needs a driver payload");
+        }
+        if (parent.auto() || (parent.domain.flags() & HWPT_ALLOC_NEST_PARENT) == 0
+                || parent.domain.driver() != idev.device.driver()) {
+            throw IommufdException.of(Errno.EINVAL, "hwpt_alloc nested: %s is not a manual nest parent of %s's IOMMU", parent, idev);
+        }
+        if ((flags & HWPT_ALLOC_FAULT_ID_VALID) != 0) {
+            objects.get(faultId, ObjectType.FAULT, IommufdObject.class);
+        }
+        int id = objects.reserve();
+        try {
+            IommuNestedDomain domain = idev.device.driver().allocNestedDomain(idev.device, parent.domain,
+                    flags & ~HWPT_ALLOC_FAULT_ID_VALID, new DriverData(dataType, data));
+            HwptNested hwpt = new HwptNested(parent, domain);
+            hwpt.id(id);
+            parent.get();
+            objects.publish(hwpt);
+            return hwpt;
+        } catch (RuntimeException e) {
+            objects.release(id);
+            throw e;
+        }
+    }
+
+    @Override
+    public int hwptInvalidate(int hwptId, int dataType, int entryLen, int entryNum, byte[] entries) {
+        return locked(() -> {
+            if (entryNum != 0 && entryLen == 0) {
+                throw IommufdException.of(Errno.EINVAL, "hwpt_invalidate: %d entries of 0 bytes", entryNum).withProgress(0);
+            }
+            IommufdObject target = objects.find(hwptId);
+            if (target == null) {
+                throw IommufdException.of(Errno.ENOENT, "hwpt_invalidate: no object with id %d", hwptId).withProgress(0);
+            }
+            if (!(target instanceof HwptNested nested)) {
+                throw IommufdException.of(Errno.EINVAL, "hwpt_invalidate: %s is not a nested HWPT or vIOMMU", target).withProgress(0);
+            }
+            try {
+                return nested.domain.invalidate(new InvalidationBatch(dataType, entryLen, entryNum, entries));
+            } catch (InvalidationFailure e) {
+                throw IommufdException.from(e).withProgress(e.handled());
+            }
         });
     }
 

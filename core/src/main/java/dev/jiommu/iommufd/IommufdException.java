@@ -11,8 +11,20 @@ import java.util.Locale;
  * itself reports partial progress, which the method's documentation says).
  */
 public final class IommufdException extends ErrnoException {
+    private int progress = -1;
+
     public IommufdException(Errno errno, String message) {
         super(errno, message);
+    }
+
+    /** {@return how far the call got before failing (HWPT_INVALIDATE's entries handled), or -1} */
+    public int progress() {
+        return progress;
+    }
+
+    IommufdException withProgress(int handled) {
+        this.progress = handled;
+        return this;
     }
 
     /** {@return a new exception for {@code errno}, its message formatted from {@code format}} */

@@ -73,6 +73,9 @@ public interface IommufdSelftest {
     /** PASID_CHECK_HWPT: succeeds iff {@code pasid} is attached to {@code hwptId} (0: detached), else EINVAL. */
     void pasidCheckHwpt(int stdevId, int pasid, int hwptId);
 
+    /** MD_CHECK_IOTLB: slot {@code slot} of mock nested HWPT {@code hwptId} must hold {@code iotlb}, else EINVAL. */
+    void mdCheckIotlb(int hwptId, int slot, int iotlb);
+
     /** SET_TEMP_MEMORY_LIMIT: the pinning batch buffer size in bytes (at least 12). */
     void setTempMemoryLimit(int limitBytes);
 

@@ -5,6 +5,7 @@ import dev.jiommu.iommu.IommuDevice;
 import dev.jiommu.iommu.IommuDriver;
 import dev.jiommu.iommu.SelftestDevices;
 import dev.jiommu.iommu.SelftestDomain;
+import dev.jiommu.iommu.SelftestNestedDomain;
 import dev.jiommu.mem.UserMemory;
 import dev.jiommu.pt.PageTable;
 
@@ -134,6 +135,20 @@ final class SelftestOps implements IommufdSelftest {
                     throw IommufdException.of(Errno.EINVAL, "md_check_map: iova 0x%x translates to 0x%x, the memory at va 0x%x is at 0x%x",
                             iova + off, actual, uptr + off, expected);
                 }
+            }
+        });
+    }
+
+    @Override
+    public void mdCheckIotlb(int hwptId, int slot, int iotlb) {
+        context.lockedRun(() -> {
+            HwptNested hwpt = context.objects.get(hwptId, ObjectType.HWPT_NESTED, HwptNested.class);
+            if (!(hwpt.domain instanceof SelftestNestedDomain mock)) {
+                throw IommufdException.of(Errno.EINVAL, "md_check_iotlb: %s is not a mock nested domain", hwpt);
+            }
+            int actual = mock.iotlb(slot);
+            if (actual != iotlb) {
+                throw IommufdException.of(Errno.EINVAL, "md_check_iotlb: slot %d holds 0x%x, not 0x%x", slot, actual, iotlb);
             }
         });
     }

@@ -7,6 +7,7 @@ import dev.jiommu.iommu.DriverHwInfo;
 import dev.jiommu.iommu.IommuDevice;
 import dev.jiommu.iommu.IommuDomain;
 import dev.jiommu.iommu.IommuDriver;
+import dev.jiommu.iommu.IommuNestedDomain;
 import dev.jiommu.iommu.IommuPagingDomain;
 import dev.jiommu.iommu.PagingDomainFlags;
 import dev.jiommu.iommu.SelftestDevices;
@@ -119,6 +120,24 @@ public final class MockIommuDriver implements IommuDriver, SelftestDevices {
             case PAGETABLE_HUGE -> new MockPagingDomain(this, memory, flags, true);
             default -> throw ErrnoException.of(Errno.EOPNOTSUPP, "mock paging domain: pagetable_type %d unknown", pagetableType);
         };
+    }
+
+    @Override
+    public IommuNestedDomain allocNestedDomain(IommuDevice device, IommuPagingDomain parent, int flags, DriverData data) {
+        checkDevice(device);
+        if ((flags & ~PagingDomainFlags.PASID) != 0) {
+            throw ErrnoException.of(Errno.EOPNOTSUPP, "mock nested domain: flags 0x%x not supported", flags & ~PagingDomainFlags.PASID);
+        }
+        if (data == null || data.type() != HWPT_DATA_SELFTEST) {
+            throw ErrnoException.of(Errno.EOPNOTSUPP, "mock nested domain: needs an IOMMU_HWPT_DATA_SELFTEST payload");
+        }
+        if (data.bytes().length < 4 || data.bytes().length > 8) {
+            throw ErrnoException.of(Errno.EINVAL, "mock nested domain: iommu_hwpt_selftest of %d bytes (4 to 8)", data.bytes().length);
+        }
+        if (!(parent instanceof MockPagingDomain) || (parent.flags() & PagingDomainFlags.NEST_PARENT) == 0) {
+            throw ErrnoException.of(Errno.EINVAL, "mock nested domain: the parent is not a mock nest parent");
+        }
+        return new MockNestedDomain(this, parent, flags, data.u32(0));
     }
 
     @Override
