@@ -22,6 +22,14 @@ public interface IommuDevice {
     /** {@return the width of the device's PASIDs in bits; 0 when it has no PASID capability} */
     int pasidBits();
 
+    /**
+     * {@return how many physical IDs (stream IDs) the device emits DMA with: 1 for PCI, several
+     * for some platform devices; a vDEVICE gives each its own virtual ID}
+     */
+    default int physicalIdCount() {
+        return 1;
+    }
+
     /** {@return whether the device can use ATS (a device-side IOTLB); the mock and plain devices cannot} */
     default boolean atsCapable() {
         return false;

@@ -33,6 +33,13 @@ public interface IommuDriver {
     IommuNestedDomain allocNestedDomain(IommuDevice device, IommuPagingDomain parent, int flags, DriverData data);
 
     /**
+     * Allocates a vIOMMU of {@code type} on the nest parent {@code parent}, behind the physical IOMMU
+     * of {@code device}. A driver without vIOMMUs, or not knowing {@code type}, answers EOPNOTSUPP.
+     * MMIO pages the user may mmap are registered with {@code mmio}.
+     */
+    IommuViommu allocViommu(IommuDevice device, IommuPagingDomain parent, int type, DriverData data, MmioRegistrar mmio);
+
+    /**
      * Attaches {@code device}'s requests tagged {@code pasid} ({@link #NO_PASID} for the RID) to
      * {@code domain}, replacing what was attached there without a window of blocked DMA.
      */

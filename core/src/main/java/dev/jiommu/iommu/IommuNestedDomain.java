@@ -9,6 +9,11 @@ public interface IommuNestedDomain extends IommuDomain {
     /** {@return the stage-2 (nest parent) under this stage 1} */
     IommuPagingDomain parent();
 
+    /** {@return the vIOMMU this domain was allocated through, or null (allocated on a nest parent)} */
+    default IommuViommu viommu() {
+        return null;
+    }
+
     /** {@return the {@link PagingDomainFlags} (only PASID applies) it was allocated with} */
     int flags();
 

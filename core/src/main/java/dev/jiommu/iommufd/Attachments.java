@@ -134,6 +134,10 @@ final class Attachments {
             throw IommufdException.of(Errno.EINVAL, "attach %s RID to %s: PASIDs are attached, so the RID's HWPT must be PASID-compatible",
                     idev, hwpt);
         }
+        if (hwpt instanceof HwptNested nested && nested.viommu != null
+                && (idev.vdevice == null || idev.vdevice.viommu != nested.viommu)) {
+            throw IommufdException.of(Errno.ENOENT, "attach %s to %s: the device has no vDEVICE in %s", idev, hwpt, nested.viommu);
+        }
         Hwpt old = idev.attached.get(pasid);
         boolean moveReserved = rid && (old == null || old.ioas() != hwpt.ioas());
         if (moveReserved) {

@@ -6,15 +6,18 @@ import dev.jiommu.iommu.PagingDomainFlags;
 
 /**
  * A nested hardware page table (HWPT_NESTED): a user-owned stage 1 on a nest-parent HWPT_PAGING,
- * which it holds a reference on.
+ * allocated on the parent (which it then holds) or through a vIOMMU (which it then holds).
  */
 final class HwptNested extends Hwpt {
     final HwptPaging parent;
+    /** The vIOMMU it was allocated through (it holds that instead of the parent), or null. */
+    final Viommu viommu;
     final IommuNestedDomain domain;
 
-    HwptNested(HwptPaging parent, IommuNestedDomain domain) {
+    HwptNested(HwptPaging parent, Viommu viommu, IommuNestedDomain domain) {
         super(ObjectType.HWPT_NESTED, (domain.flags() & PagingDomainFlags.PASID) != 0);
         this.parent = parent;
+        this.viommu = viommu;
         this.domain = domain;
     }
 
@@ -31,6 +34,10 @@ final class HwptNested extends Hwpt {
     @Override
     void destroy() {
         domain.free();
-        parent.put();
+        if (viommu != null) {
+            viommu.put();
+        } else {
+            parent.put();
+        }
     }
 }

@@ -105,6 +105,48 @@ public interface Iommufd extends AutoCloseable {
      */
     int hwptInvalidate(int hwptId, int dataType, int entryLen, int entryNum, byte[] entries);
 
+    /** {@code IOMMU_VIOMMU_TYPE_DEFAULT}: reserved, refused. */
+    int VIOMMU_TYPE_DEFAULT = 0;
+
+    /** What IOMMU_VIOMMU_ALLOC returns: the vIOMMU's ID and the driver payload written back. */
+    record ViommuAlloc(int viommuId, byte[] outData) {
+        public ViommuAlloc {
+            outData = outData.clone();
+        }
+
+        @Override
+        public byte[] outData() {
+            return outData.clone();
+        }
+    }
+
+    /**
+     * IOMMU_VIOMMU_ALLOC: a vIOMMU of {@code type} on the nest-parent HWPT {@code hwptId}, behind the
+     * IOMMU of device {@code devId}, with an optional driver payload (may be empty).
+     */
+    ViommuAlloc viommuAlloc(int flags, int type, int devId, int hwptId, byte[] data);
+
+    /** IOMMU_VDEVICE_ALLOC: device {@code devId} as the vIOMMU's guest knows it. {@return the vDEVICE's ID} */
+    int vdeviceAlloc(int viommuId, int devId, long virtId);
+
+    /**
+     * IOMMU_VDEVICE_ALLOC for a device with several physical (stream) IDs, one virtual ID each, in the
+     * order the device reports them (beyond upstream: the seeds asked for it). A one-element array is
+     * the upstream call.
+     */
+    int vdeviceAlloc(int viommuId, int devId, long[] virtIds);
+
+    /** An mmap of a driver MMIO window of this context; {@link #close()} is the munmap. */
+    record MmioMapping(long offset, java.lang.foreign.MemorySegment memory, Runnable unmapper) implements AutoCloseable {
+        @Override
+        public void close() {
+            unmapper.run();
+        }
+    }
+
+    /** mmap of the iommufd: exactly a registered window's offset and length, else ENXIO; its owner stays busy until closed. */
+    MmioMapping mmap(long offset, long lengthBytes);
+
     /** IOMMU_GET_HW_INFO flag: {@code inDataType} says which vendor struct to report. */
     int HW_INFO_FLAG_INPUT_TYPE = 1;
     /** GET_HW_INFO capability bits. */

@@ -7,6 +7,7 @@ import dev.jiommu.iommu.DriverHwInfo;
 import dev.jiommu.iommu.IommuDevice;
 import dev.jiommu.iommu.IommuDriver;
 import dev.jiommu.iommu.IommuNestedDomain;
+import dev.jiommu.iommu.IommuViommu;
 import dev.jiommu.iommu.InvalidationBatch;
 import dev.jiommu.iommu.InvalidationFailure;
 import dev.jiommu.iommu.IommuPagingDomain;
@@ -16,6 +17,7 @@ import dev.jiommu.mem.UserMemory;
 import dev.jiommu.pt.DirtyBitmap;
 import dev.jiommu.pt.Prot;
 
+import java.lang.foreign.MemorySegment;
 import java.util.List;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Supplier;
@@ -49,6 +51,7 @@ public final class IommufdContext implements Iommufd {
     private final PinAccounting accounting = new PinAccounting(UNLIMITED);
     private final VfioCompat vfio = new VfioCompat(this);
     final Attachments attachments = new Attachments(this);
+    final MmioWindows mmio = new MmioWindows();
     private final SelftestOps selftest;
     private boolean mmAccounting;
     private boolean capSysResource = true;
@@ -320,6 +323,9 @@ public final class IommufdContext implements Iommufd {
             if (pt instanceof HwptPaging parent) {
                 return allocNested(flags, idev, parent, dataType, data, faultId).id();
             }
+            if (pt instanceof Viommu viommu) {
+                return allocNestedThroughViommu(flags, idev, viommu, dataType, data, faultId).id();
+            }
             if (!(pt instanceof Ioas ioas)) {
                 throw IommufdException.of(Errno.EINVAL, "hwpt_alloc: pt_id %d is a %s, not an IOAS or HWPT_PAGING", ptId, pt.type());
             }
@@ -357,7 +363,7 @@ public final class IommufdContext implements Iommufd {
         try {
             IommuNestedDomain domain = idev.device.driver().allocNestedDomain(idev.device, parent.domain,
                     flags & ~HWPT_ALLOC_FAULT_ID_VALID, new DriverData(dataType, data));
-            HwptNested hwpt = new HwptNested(parent, domain);
+            HwptNested hwpt = new HwptNested(parent, null, domain);
             hwpt.id(id);
             parent.get();
             objects.publish(hwpt);
@@ -366,6 +372,125 @@ public final class IommufdContext implements Iommufd {
             objects.release(id);
             throw e;
         }
+    }
+
+    /** The vIOMMU path of HWPT_ALLOC: a nested HWPT sharing the vIOMMU's cache tags and device table. */
+    private HwptNested allocNestedThroughViommu(int flags, IommufdDevice idev, Viommu viommu, int dataType, byte[] data, int faultId) {
+        if (idev.device.driver() != viommu.driver) {
+            throw IommufdException.of(Errno.EINVAL, "hwpt_alloc: %s is not behind the IOMMU of %s", idev, viommu);
+        }
+        if ((flags & ~(HWPT_ALLOC_FAULT_ID_VALID | HWPT_ALLOC_PASID)) != 0) {
+            throw IommufdException.of(Errno.EOPNOTSUPP, "hwpt_alloc through %s: flags 0x%x", viommu, flags);
+        }
+        if (data == null || data.length == 0) {
+            throw IommufdException.of(Errno.EOPNOTSUPP, "hwpt_alloc through %s: a nested HWPT needs a driver payload", viommu);
+        }
+        if ((flags & HWPT_ALLOC_FAULT_ID_VALID) != 0) {
+            objects.get(faultId, ObjectType.FAULT, IommufdObject.class);
+        }
+        int id = objects.reserve();
+        try {
+            IommuNestedDomain domain = viommu.viommu.allocNestedDomain(idev.device, flags & ~HWPT_ALLOC_FAULT_ID_VALID,
+                    new DriverData(dataType, data));
+            HwptNested hwpt = new HwptNested(viommu.parent, viommu, domain);
+            hwpt.id(id);
+            viommu.get();
+            objects.publish(hwpt);
+            return hwpt;
+        } catch (RuntimeException e) {
+            objects.release(id);
+            throw e;
+        }
+    }
+
+    // ---- vIOMMU, vDEVICE, MMIO windows ---------------------------------------------------------------
+
+    @Override
+    public ViommuAlloc viommuAlloc(int flags, int type, int devId, int hwptId, byte[] data) {
+        return locked(() -> {
+            if (flags != 0 || type == VIOMMU_TYPE_DEFAULT) {
+                throw IommufdException.of(Errno.EOPNOTSUPP, "viommu_alloc: flags 0x%x type %d", flags, type);
+            }
+            IommufdDevice idev = objects.get(devId, ObjectType.DEVICE, IommufdDevice.class);
+            HwptPaging parent = objects.get(hwptId, ObjectType.HWPT_PAGING, HwptPaging.class);
+            if ((parent.domain.flags() & HWPT_ALLOC_NEST_PARENT) == 0) {
+                throw IommufdException.of(Errno.EINVAL, "viommu_alloc: %s was not allocated as a nest parent", parent);
+            }
+            int id = objects.reserve();
+            long firstWindow = mmio.nextOffset();
+            Viommu made;
+            try {
+                IommuViommu viommu = idev.device.driver().allocViommu(idev.device, parent.domain, type,
+                        data == null || data.length == 0 ? null : new DriverData(type, data), mmio::reserve);
+                made = new Viommu(this, parent, viommu, idev.device.driver());
+                made.id(id);
+            } catch (RuntimeException e) {
+                mmio.claimSince(firstWindow, null);
+                objects.release(id);
+                throw e;
+            }
+            mmio.claimSince(firstWindow, made);
+            parent.get();
+            objects.publish(made);
+            return new ViommuAlloc(id, made.viommu.outData());
+        });
+    }
+
+    @Override
+    public int vdeviceAlloc(int viommuId, int devId, long virtId) {
+        return vdeviceAlloc(viommuId, devId, new long[] {virtId});
+    }
+
+    @Override
+    public int vdeviceAlloc(int viommuId, int devId, long[] virtIds) {
+        return locked(() -> {
+            Viommu viommu = objects.get(viommuId, ObjectType.VIOMMU, Viommu.class);
+            IommufdDevice idev = objects.get(devId, ObjectType.DEVICE, IommufdDevice.class);
+            if (idev.device.driver() != viommu.driver) {
+                throw IommufdException.of(Errno.EINVAL, "vdevice_alloc: %s is not behind the IOMMU of %s", idev, viommu);
+            }
+            if (virtIds.length != idev.device.physicalIdCount()) {
+                throw IommufdException.of(Errno.EINVAL, "vdevice_alloc: %s has %d physical IDs, %d virtual IDs given",
+                        idev, idev.device.physicalIdCount(), virtIds.length);
+            }
+            if (idev.vdevice != null) {
+                throw IommufdException.of(Errno.EEXIST, "vdevice_alloc: %s already has %s", idev, idev.vdevice);
+            }
+            for (int i = 0; i < virtIds.length; i++) {
+                if (viommu.byVirtId.containsKey(virtIds[i])) {
+                    throw IommufdException.of(Errno.EEXIST, "vdevice_alloc: virt_id 0x%x is already used in %s", virtIds[i], viommu);
+                }
+                for (int j = 0; j < i; j++) {
+                    if (virtIds[j] == virtIds[i]) {
+                        throw IommufdException.of(Errno.EEXIST, "vdevice_alloc: virt_id 0x%x given twice", virtIds[i]);
+                    }
+                }
+            }
+            int id = objects.reserve();
+            try {
+                viommu.viommu.vdeviceInit(idev.device, virtIds);
+            } catch (RuntimeException e) {
+                objects.release(id);
+                throw e;
+            }
+            Vdevice vdev = new Vdevice(viommu, idev, virtIds);
+            vdev.id(id);
+            for (long virtId : virtIds) {
+                viommu.byVirtId.put(virtId, vdev);
+            }
+            idev.vdevice = vdev;
+            viommu.get();
+            objects.publish(vdev);
+            return id;
+        });
+    }
+
+    @Override
+    public MmioMapping mmap(long offset, long lengthBytes) {
+        return locked(() -> {
+            MemorySegment memory = mmio.map(offset, lengthBytes);
+            return new MmioMapping(offset, memory, () -> lockedRun(() -> mmio.unmap(offset)));
+        });
     }
 
     @Override
@@ -378,11 +503,14 @@ public final class IommufdContext implements Iommufd {
             if (target == null) {
                 throw IommufdException.of(Errno.ENOENT, "hwpt_invalidate: no object with id %d", hwptId).withProgress(0);
             }
-            if (!(target instanceof HwptNested nested)) {
-                throw IommufdException.of(Errno.EINVAL, "hwpt_invalidate: %s is not a nested HWPT or vIOMMU", target).withProgress(0);
-            }
+            InvalidationBatch batch = new InvalidationBatch(dataType, entryLen, entryNum, entries);
             try {
-                return nested.domain.invalidate(new InvalidationBatch(dataType, entryLen, entryNum, entries));
+                return switch (target) {
+                    case HwptNested nested -> nested.domain.invalidate(batch);
+                    case Viommu viommu -> viommu.viommu.invalidate(batch, viommu::device);
+                    default -> throw IommufdException.of(Errno.EINVAL, "hwpt_invalidate: %s is not a nested HWPT or vIOMMU", target)
+                            .withProgress(0);
+                };
             } catch (InvalidationFailure e) {
                 throw IommufdException.from(e).withProgress(e.handled());
             }
@@ -583,6 +711,12 @@ public final class IommufdContext implements Iommufd {
     void unbindSelftestDevice(SelftestDevice st) {
         IommufdDevice idev = st.idev;
         attachments.detachAll(idev);
+        Vdevice vdev = idev.vdevice;
+        if (vdev != null) {
+            // The device goes first: its vDEVICE goes with it and leaves a tombstone ID (§3.6).
+            vdev.destroy();
+            objects.tombstone(vdev.id());
+        }
         idev.put();
         idev.destroy();
         objects.release(idev.id());

@@ -14,6 +14,8 @@ final class IommufdDevice extends IommufdObject {
     final IommuDevice device;
     /** PASID (or NO_PASID) → what it is attached to. Guarded by the context lock. */
     final TreeMap<Integer, Hwpt> attached = new TreeMap<>();
+    /** The device's vDEVICE (at most one, in any vIOMMU), or null. */
+    Vdevice vdevice;
 
     IommufdDevice(IommuDevice device) {
         super(ObjectType.DEVICE);

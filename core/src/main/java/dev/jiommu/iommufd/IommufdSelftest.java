@@ -76,6 +76,9 @@ public interface IommufdSelftest {
     /** MD_CHECK_IOTLB: slot {@code slot} of mock nested HWPT {@code hwptId} must hold {@code iotlb}, else EINVAL. */
     void mdCheckIotlb(int hwptId, int slot, int iotlb);
 
+    /** DEV_CHECK_CACHE: cache slot {@code slot} of mock device {@code devId} must hold {@code cache}, else EINVAL. */
+    void devCheckCache(int devId, int slot, int cache);
+
     /** SET_TEMP_MEMORY_LIMIT: the pinning batch buffer size in bytes (at least 12). */
     void setTempMemoryLimit(int limitBytes);
 

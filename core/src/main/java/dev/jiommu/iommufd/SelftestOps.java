@@ -4,6 +4,7 @@ import dev.jiommu.errno.Errno;
 import dev.jiommu.iommu.IommuDevice;
 import dev.jiommu.iommu.IommuDriver;
 import dev.jiommu.iommu.SelftestDevices;
+import dev.jiommu.iommu.SelftestDeviceCaches;
 import dev.jiommu.iommu.SelftestDomain;
 import dev.jiommu.iommu.SelftestNestedDomain;
 import dev.jiommu.mem.UserMemory;
@@ -149,6 +150,20 @@ final class SelftestOps implements IommufdSelftest {
             int actual = mock.iotlb(slot);
             if (actual != iotlb) {
                 throw IommufdException.of(Errno.EINVAL, "md_check_iotlb: slot %d holds 0x%x, not 0x%x", slot, actual, iotlb);
+            }
+        });
+    }
+
+    @Override
+    public void devCheckCache(int devId, int slot, int cache) {
+        context.lockedRun(() -> {
+            IommufdDevice idev = context.objects.get(devId, ObjectType.DEVICE, IommufdDevice.class);
+            if (!(idev.device instanceof SelftestDeviceCaches mock)) {
+                throw IommufdException.of(Errno.EINVAL, "dev_check_cache: %s is not a mock device", idev);
+            }
+            int actual = mock.cache(slot);
+            if (actual != cache) {
+                throw IommufdException.of(Errno.EINVAL, "dev_check_cache: slot %d holds 0x%x, not 0x%x", slot, actual, cache);
             }
         });
     }

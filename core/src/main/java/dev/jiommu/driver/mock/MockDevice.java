@@ -1,6 +1,9 @@
 package dev.jiommu.driver.mock;
 
+import dev.jiommu.errno.Errno;
+import dev.jiommu.errno.ErrnoException;
 import dev.jiommu.iommu.IommuDevice;
+import dev.jiommu.iommu.SelftestDeviceCaches;
 import dev.jiommu.iommu.IommuDomain;
 import dev.jiommu.iommu.IommuDriver;
 import dev.jiommu.iommu.ReservedRegion;
@@ -16,11 +19,18 @@ import java.util.List;
  * bits when made with PASID. It can also issue DMA, translated through whatever domain its RID is
  * attached to, so tests can check that a device reaches exactly what is mapped for it.
  */
-public final class MockDevice implements IommuDevice {
+public final class MockDevice implements IommuDevice, SelftestDeviceCaches {
+    /** {@code MOCK_DEV_CACHE_NUM}. */
+    static final int CACHE_SLOTS = 4;
+    /** {@code IOMMU_TEST_DEV_CACHE_DEFAULT}. */
+    static final int CACHE_DEFAULT = 0xbaddad;
+
     private final MockIommuDriver driver;
     private final int number;
     private final String name;
     private final int flags;
+    /** Guarded by this. */
+    private final int[] caches = {CACHE_DEFAULT, CACHE_DEFAULT, CACHE_DEFAULT, CACHE_DEFAULT};
 
     MockDevice(MockIommuDriver driver, int number, int flags) {
         this.driver = driver;
@@ -73,6 +83,23 @@ public final class MockDevice implements IommuDevice {
         new PageTableWalker(driver.memory()).walk(paging.format(), paging.rootAddress(), iova, access,
                 paging.dirtyTracking() ? PageTableWalker.UPDATE_DIRTY : 0, result);
         return result.ok() ? result.outputAddress() : -1;
+    }
+
+    @Override
+    public synchronized int cache(int id) {
+        if (id < 0 || id >= CACHE_SLOTS) {
+            throw ErrnoException.of(Errno.EINVAL, "mock device cache slot %d: only 0 to %d", id, CACHE_SLOTS - 1);
+        }
+        return caches[id];
+    }
+
+    /** Clears cache slot {@code id}, or every slot for -1 (a vIOMMU invalidation). */
+    synchronized void clearCache(int id) {
+        if (id < 0) {
+            java.util.Arrays.fill(caches, 0);
+        } else {
+            caches[id] = 0;
+        }
     }
 
     /** {@return whether a read DMA to {@code iova} would succeed} */

@@ -8,6 +8,8 @@ import dev.jiommu.iommu.IommuDevice;
 import dev.jiommu.iommu.IommuDomain;
 import dev.jiommu.iommu.IommuDriver;
 import dev.jiommu.iommu.IommuNestedDomain;
+import dev.jiommu.iommu.IommuViommu;
+import dev.jiommu.iommu.MmioRegistrar;
 import dev.jiommu.iommu.IommuPagingDomain;
 import dev.jiommu.iommu.PagingDomainFlags;
 import dev.jiommu.iommu.SelftestDevices;
@@ -137,7 +139,36 @@ public final class MockIommuDriver implements IommuDriver, SelftestDevices {
         if (!(parent instanceof MockPagingDomain) || (parent.flags() & PagingDomainFlags.NEST_PARENT) == 0) {
             throw ErrnoException.of(Errno.EINVAL, "mock nested domain: the parent is not a mock nest parent");
         }
-        return new MockNestedDomain(this, parent, flags, data.u32(0));
+        return new MockNestedDomain(this, parent, flags, data.u32(0), null);
+    }
+
+    @Override
+    public IommuViommu allocViommu(IommuDevice device, IommuPagingDomain parent, int type, DriverData data, MmioRegistrar mmio) {
+        checkDevice(device);
+        if (type != MockViommu.TYPE_SELFTEST) {
+            throw ErrnoException.of(Errno.EOPNOTSUPP, "mock vIOMMU: type 0x%x unknown", type);
+        }
+        if (!(parent instanceof MockPagingDomain) || (parent.flags() & PagingDomainFlags.NEST_PARENT) == 0) {
+            throw ErrnoException.of(Errno.EINVAL, "mock vIOMMU: the parent is not a mock nest parent");
+        }
+        if (data == null) {
+            return new MockViommu(this, parent, new byte[0]);
+        }
+        if (data.type() != MockViommu.TYPE_SELFTEST) {
+            throw ErrnoException.of(Errno.EINVAL, "mock vIOMMU: payload type 0x%x", data.type());
+        }
+        // struct iommu_viommu_selftest { u32 in_data; u32 out_data; u64 out_mmap_offset; u64 out_mmap_length; }
+        byte[] in = data.bytes();
+        if (in.length < 8 || in.length > 24) {
+            throw ErrnoException.of(Errno.EINVAL, "mock vIOMMU: iommu_viommu_selftest of %d bytes (8 to 24)", in.length);
+        }
+        int inData = data.u32(0);
+        java.lang.foreign.MemorySegment window = java.lang.foreign.Arena.ofAuto().allocate(2 * 4096, 4096);
+        window.set(java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED, 0, inData);
+        long offset = mmio.register(window);
+        java.nio.ByteBuffer out = java.nio.ByteBuffer.allocate(24).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        out.putInt(inData).putInt(inData).putLong(offset).putLong(window.byteSize());
+        return new MockViommu(this, parent, out.array());
     }
 
     @Override

@@ -28,12 +28,19 @@ final class MockNestedDomain implements IommuNestedDomain, SelftestNestedDomain 
     private final IommuPagingDomain parent;
     private final int flags;
     private final int[] iotlb = new int[IOTLB_SLOTS];
+    private final MockViommu viommu;
 
-    MockNestedDomain(MockIommuDriver driver, IommuPagingDomain parent, int flags, int initialIotlb) {
+    MockNestedDomain(MockIommuDriver driver, IommuPagingDomain parent, int flags, int initialIotlb, MockViommu viommu) {
         this.driver = driver;
         this.parent = parent;
         this.flags = flags;
+        this.viommu = viommu;
         Arrays.fill(iotlb, initialIotlb);
+    }
+
+    @Override
+    public MockViommu viommu() {
+        return viommu;
     }
 
     @Override
