@@ -26,6 +26,7 @@ public enum Errno {
     EMFILE(24),
     ENOTTY(25),
     ENOSPC(28),
+    ESPIPE(29),
     EDOM(33),
     ERANGE(34),
     EDEADLK(35),

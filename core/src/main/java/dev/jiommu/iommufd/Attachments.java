@@ -45,6 +45,9 @@ final class Attachments {
         if (old == null) {
             return;
         }
+        if (old.fault != null) {
+            old.fault.flush(idev, pasid); // outstanding faults of this attachment are answered INVALID
+        }
         if (pasid == IommuDriver.NO_PASID) {
             old.ioas().iopt.removeReserved(idev);
         }
@@ -163,6 +166,9 @@ final class Attachments {
         if (old == null) {
             idev.get();
         } else {
+            if (old.fault != null) {
+                old.fault.flush(idev, pasid);
+            }
             if (moveReserved) {
                 old.ioas().iopt.removeReserved(idev);
             }

@@ -15,6 +15,23 @@ abstract class Hwpt extends IommufdObject {
         this.pasidCompatible = pasidCompatible;
     }
 
+    /** The fault queue this HWPT's I/O page faults go to (FAULT_ID_VALID), or null. Guarded by the context lock. */
+    FaultQueue fault;
+
+    /** Routes faults to {@code queue}, holding a reference on it. */
+    void faultQueue(FaultQueue queue) {
+        queue.get();
+        fault = queue;
+    }
+
+    /** Drops the fault queue reference (destroy). */
+    void releaseFault() {
+        if (fault != null) {
+            fault.put();
+            fault = null;
+        }
+    }
+
     /** {@return the domain the driver attaches devices to} */
     abstract IommuDomain domain();
 

@@ -33,6 +33,7 @@ final class HwptNested extends Hwpt {
 
     @Override
     void destroy() {
+        releaseFault();
         domain.free();
         if (viommu != null) {
             viommu.put();

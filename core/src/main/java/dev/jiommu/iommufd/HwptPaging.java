@@ -39,6 +39,7 @@ final class HwptPaging extends Hwpt {
 
     @Override
     void destroy() {
+        releaseFault();
         ioas.iopt.removeDomain(domain);
         ioas.hwpts.remove(this);
         domain.free();

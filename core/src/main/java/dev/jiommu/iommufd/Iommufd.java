@@ -105,6 +105,16 @@ public interface Iommufd extends AutoCloseable {
      */
     int hwptInvalidate(int hwptId, int dataType, int entryLen, int entryNum, byte[] entries);
 
+    /** What IOMMU_FAULT_QUEUE_ALLOC returns: the FAULT object and its file. */
+    record FaultQueueAlloc(int faultId, IommufdFile file) {
+    }
+
+    /**
+     * IOMMU_FAULT_QUEUE_ALLOC: a queue for the I/O page faults of HWPTs allocated with its ID. Read
+     * 40-byte {@code iommu_hwpt_pgfault} records from the file, write 8-byte responses back.
+     */
+    FaultQueueAlloc faultQueueAlloc(int flags);
+
     /** {@code IOMMU_VIOMMU_TYPE_DEFAULT}: reserved, refused. */
     int VIOMMU_TYPE_DEFAULT = 0;
 

@@ -58,6 +58,8 @@ public final class IommufdContext implements Iommufd {
     private boolean capIpcLock;
     private Ioas compatIoas;
     private boolean closed;
+    /** Open derived files → how to drop their references. Guarded by the lock. */
+    private final java.util.Map<IommufdFile, Runnable> openFiles = new java.util.LinkedHashMap<>();
 
     /**
      * @param userMemory  the caller's address space (what IOAS_MAP's user_va means)
@@ -333,14 +335,19 @@ public final class IommufdContext implements Iommufd {
             if ((flags & ~known) != 0) {
                 throw IommufdException.of(Errno.EOPNOTSUPP, "hwpt_alloc: unknown flags 0x%x", flags & ~known);
             }
+            FaultQueue fault = null;
             if ((flags & HWPT_ALLOC_FAULT_ID_VALID) != 0) {
                 if ((flags & HWPT_ALLOC_NEST_PARENT) != 0) {
                     throw IommufdException.of(Errno.EOPNOTSUPP, "hwpt_alloc: a nest parent cannot report faults");
                 }
-                objects.get(faultId, ObjectType.FAULT, IommufdObject.class);
+                fault = objects.get(faultId, ObjectType.FAULT, FaultQueue.class);
             }
             DriverData payload = length == 0 ? null : new DriverData(dataType, data);
-            return createPaging(ioas, idev.device, flags & ~HWPT_ALLOC_FAULT_ID_VALID, payload, false).id();
+            HwptPaging hwpt = createPaging(ioas, idev.device, flags & ~HWPT_ALLOC_FAULT_ID_VALID, payload, false);
+            if (fault != null) {
+                hwpt.faultQueue(fault);
+            }
+            return hwpt.id();
         });
     }
 
@@ -356,15 +363,16 @@ public final class IommufdContext implements Iommufd {
                 || parent.domain.driver() != idev.device.driver()) {
             throw IommufdException.of(Errno.EINVAL, "hwpt_alloc nested: %s is not a manual nest parent of %s's IOMMU", parent, idev);
         }
-        if ((flags & HWPT_ALLOC_FAULT_ID_VALID) != 0) {
-            objects.get(faultId, ObjectType.FAULT, IommufdObject.class);
-        }
+        FaultQueue fault = (flags & HWPT_ALLOC_FAULT_ID_VALID) != 0 ? objects.get(faultId, ObjectType.FAULT, FaultQueue.class) : null;
         int id = objects.reserve();
         try {
             IommuNestedDomain domain = idev.device.driver().allocNestedDomain(idev.device, parent.domain,
                     flags & ~HWPT_ALLOC_FAULT_ID_VALID, new DriverData(dataType, data));
             HwptNested hwpt = new HwptNested(parent, null, domain);
             hwpt.id(id);
+            if (fault != null) {
+                hwpt.faultQueue(fault);
+            }
             parent.get();
             objects.publish(hwpt);
             return hwpt;
@@ -385,15 +393,16 @@ public final class IommufdContext implements Iommufd {
         if (data == null || data.length == 0) {
             throw IommufdException.of(Errno.EOPNOTSUPP, "hwpt_alloc through %s: a nested HWPT needs a driver payload", viommu);
         }
-        if ((flags & HWPT_ALLOC_FAULT_ID_VALID) != 0) {
-            objects.get(faultId, ObjectType.FAULT, IommufdObject.class);
-        }
+        FaultQueue fault = (flags & HWPT_ALLOC_FAULT_ID_VALID) != 0 ? objects.get(faultId, ObjectType.FAULT, FaultQueue.class) : null;
         int id = objects.reserve();
         try {
             IommuNestedDomain domain = viommu.viommu.allocNestedDomain(idev.device, flags & ~HWPT_ALLOC_FAULT_ID_VALID,
                     new DriverData(dataType, data));
             HwptNested hwpt = new HwptNested(viommu.parent, viommu, domain);
             hwpt.id(id);
+            if (fault != null) {
+                hwpt.faultQueue(fault);
+            }
             viommu.get();
             objects.publish(hwpt);
             return hwpt;
@@ -401,6 +410,30 @@ public final class IommufdContext implements Iommufd {
             objects.release(id);
             throw e;
         }
+    }
+
+    // ---- fault queues -------------------------------------------------------------------------------
+
+    @Override
+    public FaultQueueAlloc faultQueueAlloc(int flags) {
+        return locked(() -> {
+            if (flags != 0) {
+                throw IommufdException.of(Errno.EOPNOTSUPP, "fault_queue_alloc: flags 0x%x", flags);
+            }
+            FaultQueue queue = new FaultQueue();
+            queue.id(objects.reserve());
+            objects.publish(queue);
+            return new FaultQueueAlloc(queue.id(), queue.openFile(this));
+        });
+    }
+
+    /** Delivers a page-request group from (device, pasid) to the fault queue of the HWPT attached there. */
+    void reportFault(IommufdDevice idev, int pasid, List<FaultQueue.Fault> faults) {
+        Hwpt hwpt = idev.attached.get(pasid);
+        if (hwpt == null || hwpt.fault == null) {
+            throw IommufdException.of(Errno.EINVAL, "iopf on %s pasid %d: no fault-capable HWPT attached there", idev, pasid);
+        }
+        hwpt.fault.report(new FaultQueue.Group(faults, idev, pasid));
     }
 
     // ---- vIOMMU, vDEVICE, MMIO windows ---------------------------------------------------------------
@@ -723,6 +756,24 @@ public final class IommufdContext implements Iommufd {
         selftestBus().removeDevice(idev.device);
     }
 
+    // ---- derived files --------------------------------------------------------------------------------
+
+    void openFile(IommufdFile file, Runnable release) {
+        openFiles.put(file, release);
+    }
+
+    /** Closes a derived file: drops its reference once; after the context closed there is nothing left to drop. */
+    void closeFile(IommufdFile file, Runnable release) {
+        lock.lock();
+        try {
+            if (openFiles.remove(file) != null) {
+                release.run();
+            }
+        } finally {
+            lock.unlock();
+        }
+    }
+
     // ---- close ---------------------------------------------------------------------------------------
 
     @Override
@@ -733,6 +784,10 @@ public final class IommufdContext implements Iommufd {
                 return;
             }
             selftest.closeAllAccesses();
+            for (Runnable release : List.copyOf(openFiles.values())) {
+                release.run();
+            }
+            openFiles.clear();
             boolean progress = true;
             while (progress) {
                 progress = false;

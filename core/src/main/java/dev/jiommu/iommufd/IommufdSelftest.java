@@ -79,6 +79,12 @@ public interface IommufdSelftest {
     /** DEV_CHECK_CACHE: cache slot {@code slot} of mock device {@code devId} must hold {@code cache}, else EINVAL. */
     void devCheckCache(int devId, int slot, int cache);
 
+    /**
+     * TRIGGER_IOPF: device {@code devId} raises one page request (LAST_PAGE; PASID_VALID when
+     * {@code pasid} is not 0) to the fault queue of the HWPT attached at that PASID.
+     */
+    void triggerIopf(int devId, int pasid, int grpid, int perm, long addr);
+
     /** SET_TEMP_MEMORY_LIMIT: the pinning batch buffer size in bytes (at least 12). */
     void setTempMemoryLimit(int limitBytes);
 

@@ -155,6 +155,16 @@ final class SelftestOps implements IommufdSelftest {
     }
 
     @Override
+    public void triggerIopf(int devId, int pasid, int grpid, int perm, long addr) {
+        context.lockedRun(() -> {
+            IommufdDevice idev = context.objects.get(devId, ObjectType.DEVICE, IommufdDevice.class);
+            int flags = FaultQueue.FLAG_LAST_PAGE | (pasid != 0 ? FaultQueue.FLAG_PASID_VALID : 0);
+            int slot = pasid != 0 ? pasid : IommuDriver.NO_PASID;
+            context.reportFault(idev, slot, List.of(new FaultQueue.Fault(flags, devId, pasid, grpid, perm, addr)));
+        });
+    }
+
+    @Override
     public void devCheckCache(int devId, int slot, int cache) {
         context.lockedRun(() -> {
             IommufdDevice idev = context.objects.get(devId, ObjectType.DEVICE, IommufdDevice.class);
