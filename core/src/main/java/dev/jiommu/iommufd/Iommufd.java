@@ -146,6 +146,13 @@ public interface Iommufd extends AutoCloseable {
      */
     int vdeviceAlloc(int viommuId, int devId, long[] virtIds);
 
+    /** What IOMMU_VEVENTQ_ALLOC returns: the vEVENTQ object and its file. */
+    record VeventqAlloc(int veventqId, IommufdFile file) {
+    }
+
+    /** IOMMU_VEVENTQ_ALLOC: a queue of at most {@code depth} events of {@code type} from a vIOMMU. */
+    VeventqAlloc veventqAlloc(int flags, int viommuId, int type, int depth);
+
     /** An mmap of a driver MMIO window of this context; {@link #close()} is the munmap. */
     record MmioMapping(long offset, java.lang.foreign.MemorySegment memory, Runnable unmapper) implements AutoCloseable {
         @Override

@@ -519,6 +519,40 @@ public final class IommufdContext implements Iommufd {
     }
 
     @Override
+    public VeventqAlloc veventqAlloc(int flags, int viommuId, int type, int depth) {
+        return locked(() -> {
+            if (flags != 0 || type == 0) {
+                throw IommufdException.of(Errno.EOPNOTSUPP, "veventq_alloc: flags 0x%x type %d", flags, type);
+            }
+            if (depth == 0 || Integer.toUnsignedLong(depth) > (1L << 19)) {
+                throw IommufdException.of(Errno.EINVAL, "veventq_alloc: depth %s (1 to 2^19)", Integer.toUnsignedString(depth));
+            }
+            Viommu viommu = objects.get(viommuId, ObjectType.VIOMMU, Viommu.class);
+            if (viommu.eventQueues.containsKey(type)) {
+                throw IommufdException.of(Errno.EEXIST, "veventq_alloc: %s already has a queue of type 0x%x", viommu, type);
+            }
+            Veventq queue = new Veventq(viommu, type, depth);
+            queue.id(objects.reserve());
+            viommu.get();
+            viommu.eventQueues.put(type, queue);
+            objects.publish(queue);
+            return new VeventqAlloc(queue.id(), queue.openFile(this));
+        });
+    }
+
+    /**
+     * Reports a vIOMMU event of {@code type} for its guest; EOPNOTSUPP when the vIOMMU has no queue
+     * of that type (the event is dropped, as the kernel drops it).
+     */
+    void reportVevent(Viommu viommu, int type, byte[] payload) {
+        Veventq queue = viommu.eventQueues.get(type);
+        if (queue == null) {
+            throw IommufdException.of(Errno.EOPNOTSUPP, "%s has no vEVENTQ of type 0x%x", viommu, type);
+        }
+        queue.report(payload);
+    }
+
+    @Override
     public MmioMapping mmap(long offset, long lengthBytes) {
         return locked(() -> {
             MemorySegment memory = mmio.map(offset, lengthBytes);

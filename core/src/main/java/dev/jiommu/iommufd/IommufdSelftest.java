@@ -85,6 +85,15 @@ public interface IommufdSelftest {
      */
     void triggerIopf(int devId, int pasid, int grpid, int perm, long addr);
 
+    /** {@code IOMMU_VEVENTQ_TYPE_SELFTEST}. */
+    int VEVENTQ_TYPE_SELFTEST = 0xbeefbeef;
+
+    /**
+     * TRIGGER_VEVENT: device {@code devId}, attached to a nested HWPT of a vIOMMU where it has a
+     * vDEVICE (else ENOENT), reports {virt_id} to that vIOMMU's selftest vEVENTQ (none: EOPNOTSUPP).
+     */
+    void triggerVevent(int devId);
+
     /** SET_TEMP_MEMORY_LIMIT: the pinning batch buffer size in bytes (at least 12). */
     void setTempMemoryLimit(int limitBytes);
 

@@ -165,6 +165,20 @@ final class SelftestOps implements IommufdSelftest {
     }
 
     @Override
+    public void triggerVevent(int devId) {
+        context.lockedRun(() -> {
+            IommufdDevice idev = context.objects.get(devId, ObjectType.DEVICE, IommufdDevice.class);
+            if (!(idev.rid() instanceof HwptNested nested) || nested.viommu == null || idev.vdevice == null
+                    || idev.vdevice.viommu != nested.viommu) {
+                throw IommufdException.of(Errno.ENOENT, "trigger_vevent: %s is not attached through a vIOMMU where it has a vDEVICE", idev);
+            }
+            long virtId = idev.vdevice.virtIds[0];
+            byte[] payload = {(byte) virtId, (byte) (virtId >>> 8), (byte) (virtId >>> 16), (byte) (virtId >>> 24)};
+            context.reportVevent(nested.viommu, VEVENTQ_TYPE_SELFTEST, payload);
+        });
+    }
+
+    @Override
     public void devCheckCache(int devId, int slot, int cache) {
         context.lockedRun(() -> {
             IommufdDevice idev = context.objects.get(devId, ObjectType.DEVICE, IommufdDevice.class);
