@@ -109,6 +109,7 @@ final class IoPagetable {
      */
     long map(IoptPages pages, long pagesOffset, long length, long iova, boolean fixed, int prot, long alignHint) {
         long pageOffset = pages.offsetInPage(pagesOffset);
+        checkLengthAligned(length);
         long at = fixed ? checkFixed(iova, length) : allocIova(length, alignHint, pageOffset);
         checkAligned(at, length, pageOffset);
         IoptArea area = new IoptArea(at, at + length - 1, pages, pagesOffset, prot);
@@ -143,6 +144,7 @@ final class IoPagetable {
     /** Maps {@code slices} back to back from {@code iova} (fixed) or an allocated IOVA; all or nothing. */
     long copyIn(List<Slice> slices, long length, long iova, boolean fixed, int prot) {
         Slice first = slices.getFirst();
+        checkLengthAligned(length);
         long at = fixed ? checkFixed(iova, length)
                 : allocIova(length, first.pages().start() + first.pagesOffset(), first.pages().offsetInPage(first.pagesOffset()));
         long cur = at;
@@ -207,6 +209,13 @@ final class IoPagetable {
             throw IommufdException.of(Errno.EEXIST, "map [0x%x, 0x%x]: overlaps %s", iova, last, clash);
         }
         return iova;
+    }
+
+    /** The first check of a map or copy, before any IOVA is looked at (iommufd-uapi.md §2.5 step 6, the kernel's iopt_alloc_area_pages). */
+    private void checkLengthAligned(long length) {
+        if ((length & (alignment - 1)) != 0) {
+            throw IommufdException.of(Errno.EINVAL, "map length=0x%x: not aligned to the IOAS alignment 0x%x", length, alignment);
+        }
     }
 
     private void checkAligned(long iova, long length, long pageOffset) {
