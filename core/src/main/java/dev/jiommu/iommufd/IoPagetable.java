@@ -111,6 +111,7 @@ final class IoPagetable {
      */
     long map(IoptPages pages, long pagesOffset, long length, long iova, boolean fixed, int prot, long alignHint) {
         long pageOffset = pages.offsetInPage(pagesOffset);
+        checkLengthAligned(length);
         long at = fixed ? checkFixed(iova, length) : allocIova(length, alignHint, pageOffset);
         checkAligned(at, length, pageOffset);
         IoptArea area = new IoptArea(at, at + length - 1, pages, pagesOffset, prot);
@@ -145,6 +146,7 @@ final class IoPagetable {
     /** Maps {@code slices} back to back from {@code iova} (fixed) or an allocated IOVA; all or nothing. */
     long copyIn(List<Slice> slices, long length, long iova, boolean fixed, int prot) {
         Slice first = slices.getFirst();
+        checkLengthAligned(length);
         long at = fixed ? checkFixed(iova, length)
                 : allocIova(length, first.pages().start() + first.pagesOffset(), first.pages().offsetInPage(first.pagesOffset()));
         long cur = at;
@@ -210,6 +212,13 @@ final class IoPagetable {
             throw IommufdException.of(Errno.EEXIST, "map [0x%x, 0x%x]: overlaps %s", iova, last, clash);
         }
         return iova;
+    }
+
+    /** The first check of a map or copy, before any IOVA is looked at (iommufd-uapi.md §2.5 step 6, the kernel's iopt_alloc_area_pages). */
+    private void checkLengthAligned(long length) {
+        if ((length & (alignment - 1)) != 0) {
+            throw IommufdException.of(Errno.EINVAL, "map length=0x%x: not aligned to the IOAS alignment 0x%x", length, alignment);
+        }
     }
 
     private void checkAligned(long iova, long length, long pageOffset) {
@@ -600,7 +609,7 @@ final class IoPagetable {
         if (length == 0 || ((iova | length) & (PAGE_BYTES - 1)) != 0) {
             throw IommufdException.of(Errno.EINVAL, "access pin iova=0x%x length=0x%x: not whole CPU pages", iova, length);
         }
-        List<IoptArea> covering = covering(iova, length, write);
+        List<IoptArea> covering = covering(iova, length, write ? Prot.WRITE : Prot.READ);
         long[] physical = new long[Math.toIntExact(length / PAGE_BYTES)];
         List<IoptArea> pinned = new ArrayList<>();
         long last = iova + length - 1;
@@ -630,7 +639,7 @@ final class IoPagetable {
     /** Releases an {@link #accessPin} of the same range. */
     void accessUnpin(long iova, long length) {
         long last = iova + length - 1;
-        for (IoptArea a : covering(iova, length, false)) {
+        for (IoptArea a : covering(iova, length, 0)) {
             unpinSlice(a, iova, last);
         }
     }
@@ -650,7 +659,7 @@ final class IoPagetable {
         if (buffer.length == 0) {
             throw IommufdException.of(Errno.EINVAL, "access rw iova=0x%x: zero length", iova);
         }
-        List<IoptArea> covering = covering(iova, buffer.length, write);
+        List<IoptArea> covering = covering(iova, buffer.length, write ? Prot.WRITE : Prot.READ);
         long cur = iova;
         int done = 0;
         for (IoptArea a : covering) {
@@ -675,8 +684,12 @@ final class IoPagetable {
         }
     }
 
-    /** {@return the areas covering [iova, iova + length) without holes} ENOENT for a hole, EPERM for a write to read-only */
-    private List<IoptArea> covering(long iova, long length, boolean write) {
+    /**
+     * {@return the areas covering [iova, iova + length) without holes} ENOENT for a hole; EPERM for an
+     * area that lacks {@code neededProt} (WRITE for a write, READ for a read, as the kernel's
+     * check_area_prot; 0 checks nothing, for releasing what was already pinned)
+     */
+    private List<IoptArea> covering(long iova, long length, int neededProt) {
         long last = iova + length - 1;
         if (Long.compareUnsigned(last, iova) < 0) {
             throw IommufdException.of(Errno.EOVERFLOW, "access iova=0x%x length=0x%x: wraps past 2^64", iova, length);
@@ -689,11 +702,9 @@ final class IoPagetable {
                 throw IommufdException.of(Errno.ENOENT, "access: nothing mapped at iova 0x%x", cur);
             }
             IoptArea a = e.getValue();
-            if (write && (a.prot & Prot.WRITE) == 0) {
-                throw IommufdException.of(Errno.EPERM, "access write: %s is read-only", a);
-            }
-            if ((a.prot & Prot.READ_WRITE) == 0) {
-                throw IommufdException.of(Errno.EPERM, "access: %s grants no access", a);
+            if ((a.prot & neededProt) != neededProt) {
+                throw IommufdException.of(Errno.EPERM, "access %s: %s does not permit it",
+                        neededProt == Prot.WRITE ? "write" : "read", a);
             }
             covering.add(a);
             if (Long.compareUnsigned(a.last, last) >= 0) {

@@ -53,9 +53,7 @@ final class VfioCompat implements VfioContainer {
             for (IommuPagingDomain d : ioas.iopt.domains()) {
                 sizes &= d.pageSizes();
             }
-            if (ioas.iopt.domains().isEmpty()) {
-                sizes = UserMemory.PAGE_BYTES | (UserMemory.PAGE_BYTES - 1);
-            }
+            // With no domain nothing limits the sizes: every power of two from the CPU page up.
             // Sizes below the CPU page fold into it; the result is never below the IOAS alignment.
             if ((sizes & (UserMemory.PAGE_BYTES - 1)) != 0) {
                 sizes = (sizes & -UserMemory.PAGE_BYTES) | UserMemory.PAGE_BYTES;

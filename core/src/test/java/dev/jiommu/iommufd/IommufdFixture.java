@@ -1,14 +1,17 @@
 package dev.jiommu.iommufd;
 
+import dev.jiommu.driver.mock.MockDevice;
 import dev.jiommu.driver.mock.MockIommuDriver;
 import dev.jiommu.errno.Errno;
 import dev.jiommu.errno.ErrnoException;
+import dev.jiommu.iommu.IommuPagingDomain;
 import dev.jiommu.mem.MemoryFile;
 import dev.jiommu.mem.PhysicalMemory;
 import dev.jiommu.mem.RegisteredUserMemory;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.function.Executable;
 
+import java.util.ArrayList;
 import java.util.List;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -64,7 +67,11 @@ abstract class IommufdFixture {
         ctx.close();
         assertThat(user.pinnedPages()).as("pinned user pages after close").isZero();
         assertThat(mfd.pinnedPages()).as("pinned memfd pages after close").isZero();
+        for (MemoryFile file : memfds) {
+            assertThat(file.pinnedPages()).as("pinned pages of %s after close", file.name()).isZero();
+        }
         assertThat(ctx.accounting().pinnedPages()).as("pinned_vm after close").isZero();
+        releaseCaseMemory();
         assertThat(memory.allocatedFrames()).as("physical frames after close (page tables leaked?)").isEqualTo(framesAtStart);
     }
 
@@ -120,6 +127,76 @@ abstract class IommufdFixture {
 
     void checkRefs(long va, long length, int refs) {
         test.mdCheckRefs(va, length, refs);
+    }
+
+    // ---- memory a case maps of its own (the kernel cases' mmap and memfd_create) ------------------
+
+    /** Where {@link #reserveVa} hands out addresses: above the buffer and the scratch region. */
+    private long nextCaseVa = 0x7f40_0000_0000L;
+    private final List<Long> caseRegions = new ArrayList<>();
+    private final List<MemoryFile> memfds = new ArrayList<>();
+
+    /** {@return a fresh, huge-page aligned user address range of {@code length} bytes, unbacked and followed by a hole} */
+    long reserveVa(long length) {
+        long va = nextCaseVa;
+        nextCaseVa = (va + length + 2 * HUGEPAGE_SIZE) & -HUGEPAGE_SIZE;
+        return va;
+    }
+
+    /** mmap(MAP_FIXED) of fresh memory at {@code va}: physically contiguous, aligned to {@code physicalAlignBytes}. */
+    long mmapFixed(long va, long length, long physicalAlignBytes, boolean writable) {
+        user.register(va, length, physicalAlignBytes, writable);
+        caseRegions.add(va);
+        return va;
+    }
+
+    long mmapFixed(long va, long length, long physicalAlignBytes) {
+        return mmapFixed(va, length, physicalAlignBytes, true);
+    }
+
+    /** mmap of fresh memory; a 2 MiB {@code physicalAlignBytes} gives what MAP_HUGETLB gives (one contiguous huge page per 2 MiB). */
+    long mmap(long length, long physicalAlignBytes) {
+        return mmapFixed(reserveVa(length), length, physicalAlignBytes);
+    }
+
+    /** munmap of a region {@link #mmapFixed} made; its pages must no longer be pinned (EBUSY otherwise). */
+    void munmap(long va) {
+        user.unregister(va);
+        caseRegions.remove(Long.valueOf(va));
+    }
+
+    /** memfd_create + ftruncate: a writable memory file of {@code sizeBytes}, zero-filled. */
+    MemoryFile memfdCreate(long sizeBytes) {
+        MemoryFile file = new MemoryFile(memory, "memfd" + memfds.size(), sizeBytes, true);
+        memfds.add(file);
+        return file;
+    }
+
+    /** Returns what the case mapped of its own, once the context has dropped every pin. */
+    private void releaseCaseMemory() {
+        for (long va : List.copyOf(caseRegions)) {
+            munmap(va);
+        }
+        for (MemoryFile file : memfds) {
+            file.close();
+        }
+        memfds.clear();
+    }
+
+    // ---- more helpers in the manner of iommufd_utils.h ------------------------------------------------
+
+    long testIoctlIoasMapFileId(int ioasId, MemoryFile file, long start, long length) {
+        return ctx.ioasMapFile(ioasId, Iommufd.MAP_WRITEABLE | Iommufd.MAP_READABLE, file, start, length, 0);
+    }
+
+    void testErrIoctlIoasMapFileId(Errno errno, int ioasId, MemoryFile file, long start, long length) {
+        assertErrno(errno, () -> testIoctlIoasMapFileId(ioasId, file, start, length));
+    }
+
+    /** IOAS_COPY of [srcIova, +length) to exactly {@code dstIova}, read and write. */
+    void testIoctlIoasCopyFixed(int dstIoasId, int srcIoasId, long srcIova, long length, long dstIova) {
+        assertThat(ctx.ioasCopy(dstIoasId, Iommufd.MAP_FIXED_IOVA | Iommufd.MAP_WRITEABLE | Iommufd.MAP_READABLE,
+                srcIoasId, srcIova, length, dstIova)).isEqualTo(dstIova);
     }
 
     // ---- objects and options --------------------------------------------------------------------------
@@ -190,6 +267,14 @@ abstract class IommufdFixture {
         return test.mockDomainFlags(ptId, deviceFlags);
     }
 
+    int testCmdMockDomainReplace(int stdevId, int ptId) {
+        return test.mockDomainReplace(stdevId, ptId);
+    }
+
+    void testErrMockDomainReplace(Errno errno, int stdevId, int ptId) {
+        assertErrno(errno, () -> test.mockDomainReplace(stdevId, ptId));
+    }
+
     int testCmdCreateAccess(int ioasId, int flags) {
         return test.createAccess(ioasId, flags);
     }
@@ -224,5 +309,39 @@ abstract class IommufdFixture {
 
     void testIoctlSetDefaultMemoryLimit() {
         test.setTempMemoryLimit(DEFAULT_TEMP_MEMORY_LIMIT);
+    }
+
+    void testCmdAccessReplaceIoas(int accessFd, int ioasId) {
+        test.accessReplaceIoas(accessFd, ioasId);
+    }
+
+    /**
+     * MD_CHECK_MAP for a memory file. The kernel resolves {@code uptr} through an mmap of the memfd;
+     * a {@link MemoryFile} is its own address space, so this asks the HWPT's domain directly whether
+     * each mock page of [iova, +length) translates to the file page at {@code offset}.
+     */
+    void checkMockIovaFile(int hwptId, MemoryFile file, long offset, long iova, long length) {
+        IommuPagingDomain domain = ctx.objects.get(hwptId, ObjectType.HWPT_PAGING, HwptPaging.class).domain;
+        long granule = Long.lowestOneBit(domain.pageSizes());
+        assertThat((iova | length | offset) & (granule - 1)).as("check_map alignment to 0x%x", granule).isZero();
+        for (long off = 0; off < length; off += granule) {
+            assertThat(domain.iovaToPhys(iova + off)).as("hwpt %d iova 0x%x vs %s offset 0x%x", hwptId, iova + off, file.name(), offset + off)
+                    .isEqualTo(file.physicalAddress(offset + off));
+        }
+    }
+
+    /** MD_CHECK_REFS for a memory file: every page of [offset, +length) has {@code refs} pins. */
+    static void checkFileRefs(MemoryFile file, long offset, long length, int refs) {
+        for (long off = offset & -PAGE_SIZE; off < offset + length; off += PAGE_SIZE) {
+            assertThat(file.pinCount(off)).as("pins of %s page at 0x%x", file.name(), off).isEqualTo(refs);
+        }
+    }
+
+    /**
+     * The mock device behind selftest object {@code stdevId}, so a case can issue DMA through it
+     * (test-only: the uAPI hands out no such thing; the kernel selftest cannot DMA at all).
+     */
+    MockDevice mockDevice(int stdevId) {
+        return (MockDevice) ctx.objects.get(stdevId, ObjectType.SELFTEST, SelftestDevice.class).idev.device;
     }
 }
