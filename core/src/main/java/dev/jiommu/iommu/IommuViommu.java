@@ -35,5 +35,12 @@ public interface IommuViommu {
      */
     int invalidate(InvalidationBatch batch, LongFunction<IommuDevice> devices);
 
+    /**
+     * Sets up hardware queue {@code index} of {@code type} over [pa, pa + lengthBytes) of pinned,
+     * physically contiguous guest memory whose stage-2 address is {@code parentIova}. A vIOMMU
+     * without queues, or not knowing {@code type}, answers EOPNOTSUPP.
+     */
+    IommuHwQueue hwQueueAlloc(int type, int index, long parentIova, long pa, long lengthBytes);
+
     void free();
 }

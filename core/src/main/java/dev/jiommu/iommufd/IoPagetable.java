@@ -636,6 +636,13 @@ final class IoPagetable {
         return physical;
     }
 
+    /** Adds {@code delta} to the lock count of every area in [iova, iova + length) (HW queues; unmap is EBUSY while locked). */
+    void lock(long iova, long length, int delta) {
+        for (IoptArea a : covering(iova, length, 0)) {
+            a.locks += delta;
+        }
+    }
+
     /** Releases an {@link #accessPin} of the same range. */
     void accessUnpin(long iova, long length) {
         long last = iova + length - 1;

@@ -153,6 +153,13 @@ public interface Iommufd extends AutoCloseable {
     /** IOMMU_VEVENTQ_ALLOC: a queue of at most {@code depth} events of {@code type} from a vIOMMU. */
     VeventqAlloc veventqAlloc(int flags, int viommuId, int type, int depth);
 
+    /**
+     * IOMMU_HW_QUEUE_ALLOC: queue {@code index} of {@code type} of a vIOMMU, in guest memory at
+     * {@code nestingParentIova} of the parent's IOAS, which stays pinned and locked (unmap: EBUSY).
+     * {@return the HW queue's ID}
+     */
+    int hwQueueAlloc(int flags, int viommuId, int type, int index, long nestingParentIova, long lengthBytes);
+
     /** An mmap of a driver MMIO window of this context; {@link #close()} is the munmap. */
     record MmioMapping(long offset, java.lang.foreign.MemorySegment memory, Runnable unmapper) implements AutoCloseable {
         @Override

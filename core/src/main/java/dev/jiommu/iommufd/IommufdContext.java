@@ -6,6 +6,7 @@ import dev.jiommu.iommu.DriverData;
 import dev.jiommu.iommu.DriverHwInfo;
 import dev.jiommu.iommu.IommuDevice;
 import dev.jiommu.iommu.IommuDriver;
+import dev.jiommu.iommu.IommuHwQueue;
 import dev.jiommu.iommu.IommuNestedDomain;
 import dev.jiommu.iommu.IommuViommu;
 import dev.jiommu.iommu.InvalidationBatch;
@@ -550,6 +551,51 @@ public final class IommufdContext implements Iommufd {
             throw IommufdException.of(Errno.EOPNOTSUPP, "%s has no vEVENTQ of type 0x%x", viommu, type);
         }
         queue.report(payload);
+    }
+
+    @Override
+    public int hwQueueAlloc(int flags, int viommuId, int type, int index, long nestingParentIova, long lengthBytes) {
+        return locked(() -> {
+            if (flags != 0 || type == 0) {
+                throw IommufdException.of(Errno.EOPNOTSUPP, "hw_queue_alloc: flags 0x%x type %d", flags, type);
+            }
+            if (lengthBytes == 0) {
+                throw IommufdException.of(Errno.EINVAL, "hw_queue_alloc: zero length");
+            }
+            long last = nestingParentIova + lengthBytes - 1;
+            if (Long.compareUnsigned(last, nestingParentIova) < 0) {
+                throw IommufdException.of(Errno.EOVERFLOW, "hw_queue_alloc iova=0x%x length=0x%x: wraps", nestingParentIova, lengthBytes);
+            }
+            Viommu viommu = objects.get(viommuId, ObjectType.VIOMMU, Viommu.class);
+            // Pin the CPU pages under the queue through an internal access, and require them contiguous.
+            long first = nestingParentIova & -UserMemory.PAGE_BYTES;
+            long pinnedBytes = ((last | (UserMemory.PAGE_BYTES - 1)) + 1) - first;
+            IoPagetable iopt = viommu.parent.ioas.iopt;
+            long[] pages = iopt.accessPin(first, pinnedBytes, false);
+            try {
+                for (int i = 1; i < pages.length; i++) {
+                    if (pages[i] != pages[0] + i * UserMemory.PAGE_BYTES) {
+                        throw IommufdException.of(Errno.EFAULT, "hw_queue_alloc: the queue memory is not physically contiguous");
+                    }
+                }
+                long pa = pages[0] + (nestingParentIova - first);
+                IommuHwQueue queue = viommu.viommu.hwQueueAlloc(type, index, nestingParentIova, pa, lengthBytes);
+                HwQueue dependency = queue.dependsOn() < 0 ? null : viommu.hwQueues.get(List.of(type, queue.dependsOn()));
+                HwQueue object = new HwQueue(viommu, queue, type, index, dependency, first, pinnedBytes);
+                object.id(objects.reserve());
+                iopt.lock(first, pinnedBytes, +1);
+                if (dependency != null) {
+                    dependency.get();
+                }
+                viommu.get();
+                viommu.hwQueues.put(List.of(type, index), object);
+                objects.publish(object);
+                return object.id();
+            } catch (RuntimeException e) {
+                iopt.accessUnpin(first, pinnedBytes);
+                throw e;
+            }
+        });
     }
 
     @Override

@@ -17,6 +17,8 @@ final class Viommu extends IommufdObject {
     final IommuDriver driver;
     /** Virtual ID → the vDEVICE that holds it (a multi-ID device appears once per ID). */
     final Map<Long, Vdevice> byVirtId = new HashMap<>();
+    /** HW queues by (type, index). */
+    final Map<java.util.List<Integer>, HwQueue> hwQueues = new HashMap<>();
     /** Event queues by type (one per type). */
     final Map<Integer, Veventq> eventQueues = new HashMap<>();
     private final IommufdContext context;

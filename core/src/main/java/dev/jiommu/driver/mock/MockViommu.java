@@ -4,6 +4,7 @@ import dev.jiommu.errno.Errno;
 import dev.jiommu.errno.ErrnoException;
 import dev.jiommu.iommu.DriverData;
 import dev.jiommu.iommu.IommuDevice;
+import dev.jiommu.iommu.IommuHwQueue;
 import dev.jiommu.iommu.IommuNestedDomain;
 import dev.jiommu.iommu.IommuPagingDomain;
 import dev.jiommu.iommu.IommuViommu;
@@ -97,6 +98,49 @@ final class MockViommu implements IommuViommu {
             device.clearCache((flags & MockNestedDomain.INVALIDATE_FLAG_ALL) != 0 ? -1 : cacheId);
         }
         return batch.entryNum();
+    }
+
+    /** {@code IOMMU_HW_QUEUE_TYPE_SELFTEST}. */
+    static final int HW_QUEUE_TYPE_SELFTEST = 0xdeadbeef;
+    /** {@code IOMMU_TEST_HW_QUEUE_MAX}. */
+    static final int HW_QUEUE_MAX = 2;
+
+    /** Live queues by index. Guarded by this. */
+    private final IommuHwQueue[] queues = new IommuHwQueue[HW_QUEUE_MAX];
+
+    @Override
+    public synchronized IommuHwQueue hwQueueAlloc(int type, int index, long parentIova, long pa, long lengthBytes) {
+        if (type != HW_QUEUE_TYPE_SELFTEST) {
+            throw ErrnoException.of(Errno.EOPNOTSUPP, "mock HW queue: type 0x%x", type);
+        }
+        if (index < 0 || index >= HW_QUEUE_MAX) {
+            throw ErrnoException.of(Errno.EINVAL, "mock HW queue: index %d (0 to %d)", index, HW_QUEUE_MAX - 1);
+        }
+        if (queues[index] != null) {
+            throw ErrnoException.of(Errno.EEXIST, "mock HW queue: index %d is in use", index);
+        }
+        if (index > 0 && queues[index - 1] == null) {
+            throw ErrnoException.of(Errno.EIO, "mock HW queue: index %d before index %d", index, index - 1);
+        }
+        // The driver re-checks what the core computed against the stage 2 itself.
+        if (parent.iovaToPhys(parentIova) != pa) {
+            throw ErrnoException.of(Errno.EFAULT, "mock HW queue: iova 0x%x does not translate to 0x%x", parentIova, pa);
+        }
+        IommuHwQueue queue = new IommuHwQueue() {
+            @Override
+            public int dependsOn() {
+                return index - 1;
+            }
+
+            @Override
+            public void free() {
+                synchronized (MockViommu.this) {
+                    queues[index] = null;
+                }
+            }
+        };
+        queues[index] = queue;
+        return queue;
     }
 
     @Override
