@@ -62,6 +62,15 @@ public interface Iommufd extends AutoCloseable {
      */
     long ioasUnmap(int ioasId, long iova, long lengthBytes);
 
+    /**
+     * IOMMU_IOAS_CHANGE_PROCESS, in the terms of a userspace stack: the kernel moves every pin
+     * charge to the calling process; here the caller names the {@link PinAccounting} of the process
+     * that takes over (its pinned_vm and locked_vm), and later maps are charged to it too. Every area
+     * of every IOAS must be file-backed (MAP_FILE), else EINVAL; ENOMEM when the new owner's limit
+     * refuses the charge. Nothing changes on failure.
+     */
+    void ioasChangeProcess(PinAccounting process);
+
     /** IOMMU_OPTION ids. */
     int OPTION_RLIMIT_MODE = 0;
     int OPTION_HUGE_PAGES = 1;

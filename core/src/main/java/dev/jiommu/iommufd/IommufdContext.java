@@ -49,7 +49,7 @@ public final class IommufdContext implements Iommufd {
     private final UserMemory userMemory;
     private final SelftestDevices selftestBus;
     final ObjectTable objects = new ObjectTable();
-    private final PinAccounting accounting = new PinAccounting(UNLIMITED);
+    private PinAccounting accounting = new PinAccounting(UNLIMITED);
     private final VfioCompat vfio = new VfioCompat(this);
     final Attachments attachments = new Attachments(this);
     final MmioWindows mmio = new MmioWindows();
@@ -702,6 +702,46 @@ public final class IommufdContext implements Iommufd {
                 hwpt.domain.readAndClearDirty(from, to - from + 1, bitmap, (flags & GET_DIRTY_BITMAP_NO_CLEAR) != 0);
             }
             return bitmap;
+        });
+    }
+
+    // ---- IOAS_CHANGE_PROCESS --------------------------------------------------------------------------
+
+    @Override
+    public void ioasChangeProcess(PinAccounting process) {
+        lockedRun(() -> {
+            java.util.Set<IoptPages> backings = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+            for (IommufdObject object : objects.all()) {
+                if (object instanceof Ioas ioas) {
+                    for (IoptArea area : ioas.iopt.areas()) {
+                        if (!(area.pages.source() instanceof MemoryFile)) {
+                            throw IommufdException.of(Errno.EINVAL, "ioas_change_process: %s of %s is not file-backed", area, ioas);
+                        }
+                        backings.add(area.pages);
+                    }
+                }
+            }
+            if (process == accounting) {
+                return;
+            }
+            // Charge the new owner first, so a refusal changes nothing; then let the old one go.
+            java.util.List<IoptPages> charged = new java.util.ArrayList<>();
+            try {
+                for (IoptPages pages : backings) {
+                    process.charge(pages.accountingMode(), pages.pinnedPages());
+                    charged.add(pages);
+                }
+            } catch (IommufdException e) {
+                for (IoptPages pages : charged) {
+                    process.uncharge(pages.accountingMode(), pages.pinnedPages());
+                }
+                throw e;
+            }
+            for (IoptPages pages : backings) {
+                pages.accounting().uncharge(pages.accountingMode(), pages.pinnedPages());
+                pages.accounting(process);
+            }
+            accounting = process;
         });
     }
 

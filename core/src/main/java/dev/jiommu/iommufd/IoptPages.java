@@ -21,7 +21,8 @@ final class IoptPages {
     private final long lengthBytes;
     private final boolean writable;
     private final PinAccounting.Mode accountingMode;
-    private final PinAccounting accounting;
+    /** Who is charged for the pins; IOAS_CHANGE_PROCESS moves it. */
+    private PinAccounting accounting;
     private final long firstPageAddress;
     private final long[] physical;
     private final int[] users;
@@ -79,6 +80,30 @@ final class IoptPages {
 
     int users(int index) {
         return users[index];
+    }
+
+    /** {@return the number of pages this backing has pinned right now} */
+    long pinnedPages() {
+        long n = 0;
+        for (int u : users) {
+            if (u > 0) {
+                n++;
+            }
+        }
+        return n;
+    }
+
+    PinAccounting accounting() {
+        return accounting;
+    }
+
+    PinAccounting.Mode accountingMode() {
+        return accountingMode;
+    }
+
+    /** Charges are now {@code owner}'s (the caller moved the pinned counts already). */
+    void accounting(PinAccounting owner) {
+        this.accounting = owner;
     }
 
     void addAreaRef() {

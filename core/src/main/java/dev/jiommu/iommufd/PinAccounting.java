@@ -3,11 +3,11 @@ package dev.jiommu.iommufd;
 import dev.jiommu.errno.Errno;
 
 /**
- * Pinned-page accounting of one context (iommufd-uapi.md §4.9): every pin raises the owner's
+ * Pinned-page accounting of one "process" (iommufd-uapi.md §4.9): every pin raises its
  * pinned_vm, and, depending on the mode a mapping was made in, its user's or its mm's locked_vm,
- * checked against RLIMIT_MEMLOCK. A userspace stack has one "process" and one "user" per context,
- * so the counters live here and are what tests observe (the kernel shows them in /proc).
- * Guarded by the context lock.
+ * checked against RLIMIT_MEMLOCK. The kernel shows these in /proc; here they are what tests and
+ * tools observe. A context starts with its own; IOAS_CHANGE_PROCESS hands its charges to another.
+ * Guarded by the lock of the context charging it (one context at a time).
  */
 public final class PinAccounting {
     /** How a mapping is charged. */
@@ -26,7 +26,7 @@ public final class PinAccounting {
     private long pinnedPages;
 
     /** @param limitPages RLIMIT_MEMLOCK in pages; {@link Long#MAX_VALUE} for unlimited */
-    PinAccounting(long limitPages) {
+    public PinAccounting(long limitPages) {
         this.limitPages = limitPages;
     }
 
