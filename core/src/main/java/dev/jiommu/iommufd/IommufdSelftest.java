@@ -57,7 +57,7 @@ public interface IommufdSelftest {
 
     /**
      * DIRTY: for every bit set in the bitmap at {@code uptr} (bit i for {@code iova + i * pageSize}),
-     * marks dirty the IOPTE that translates it, as a device write would. {@return the bits processed}
+     * marks dirty the IOPTE that translates it, as a device write would. {@return the number of bits set (out_nr_dirty)}
      */
     long dirty(int hwptId, int flags, long iova, long lengthBytes, long pageSize, long uptr);
 

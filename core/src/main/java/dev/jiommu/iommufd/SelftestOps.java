@@ -340,12 +340,15 @@ final class SelftestOps implements IommufdSelftest {
                 throw IommufdException.of(Errno.EINVAL, "dirty: tracking is not enabled on %s", hwpt);
             }
             byte[] bitmap = context.userMemory().read(uptr, (int) ((bits + 7) / 8));
+            // out_nr_dirty counts the bits set, as the kernel's selftest.c does, not the bits read.
+            long marked = 0;
             for (long i = 0; i < bits; i++) {
                 if ((bitmap[(int) (i >>> 3)] & (1 << (i & 7))) != 0) {
                     mockDomain.markDirty(iova + i * pageSize);
+                    marked++;
                 }
             }
-            return bits;
+            return marked;
         });
     }
 

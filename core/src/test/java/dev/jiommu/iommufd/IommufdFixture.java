@@ -5,13 +5,17 @@ import dev.jiommu.driver.mock.MockIommuDriver;
 import dev.jiommu.errno.Errno;
 import dev.jiommu.errno.ErrnoException;
 import dev.jiommu.iommu.IommuPagingDomain;
+import dev.jiommu.iommu.DriverHwInfo;
 import dev.jiommu.mem.MemoryFile;
 import dev.jiommu.mem.PhysicalMemory;
 import dev.jiommu.mem.RegisteredUserMemory;
+import dev.jiommu.pt.DirtyBitmap;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.function.Executable;
 
 import java.util.ArrayList;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.List;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -31,6 +35,8 @@ abstract class IommufdFixture {
     static final long HUGEPAGE_SIZE = 2L << 20;
     static final long BUFFER_SIZE = 16 * PAGE_SIZE;
     static final long MOCK_PAGE_SIZE = 2048;
+    /** The mock's huge IOPTE: 512 mock pages, 1 MiB. */
+    static final long MOCK_HUGE_PAGE_SIZE = 512 * MOCK_PAGE_SIZE;
     static final long MOCK_APERTURE_START = MockIommuDriver.APERTURE_START;
     static final long MOCK_APERTURE_LAST = MockIommuDriver.APERTURE_LAST;
     /** Where the global buffer lives in the user address space. */
@@ -267,12 +273,107 @@ abstract class IommufdFixture {
         return test.mockDomainFlags(ptId, deviceFlags);
     }
 
+    void testErrMockDomainFlags(Errno errno, int ptId, int deviceFlags) {
+        assertErrno(errno, () -> test.mockDomainFlags(ptId, deviceFlags));
+    }
+
+    /** MOCK_DOMAIN_REPLACE of the RID; {@return the HWPT it is attached to now} */
     int testCmdMockDomainReplace(int stdevId, int ptId) {
         return test.mockDomainReplace(stdevId, ptId);
     }
 
     void testErrMockDomainReplace(Errno errno, int stdevId, int ptId) {
         assertErrno(errno, () -> test.mockDomainReplace(stdevId, ptId));
+    }
+
+    // ---- HWPT_ALLOC, GET_HW_INFO, dirty tracking --------------------------------------------------------
+
+    /** HWPT_ALLOC of a paging HWPT without a driver payload; {@return its ID} */
+    int testCmdHwptAlloc(int devId, int ptId, int flags) {
+        return ctx.hwptAlloc(flags, devId, ptId, Iommufd.HWPT_DATA_NONE, null, 0);
+    }
+
+    /** HWPT_ALLOC with the mock's {@code iommu_hwpt_selftest} payload choosing the page-table type. */
+    int testCmdHwptAllocIommupt(int devId, int ptId, int flags, int pagetableType) {
+        byte[] data = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putInt(0).putInt(pagetableType).array();
+        return ctx.hwptAlloc(flags, devId, ptId, MockIommuDriver.HWPT_DATA_SELFTEST, data, 0);
+    }
+
+    void testErrHwptAlloc(Errno errno, int devId, int ptId, int flags) {
+        assertErrno(errno, () -> ctx.hwptAlloc(flags, devId, ptId, Iommufd.HWPT_DATA_NONE, null, 0));
+    }
+
+    /**
+     * GET_HW_INFO asking for {@code dataType} (INPUT_TYPE is set unless it is DEFAULT, as the kernel
+     * helper does), checked the way the kernel helper checks it: the mock's type and struct come back.
+     */
+    Iommufd.HwInfo testCmdGetHwInfo(int devId, int dataType) {
+        int flags = dataType == DriverHwInfo.TYPE_DEFAULT ? 0 : Iommufd.HW_INFO_FLAG_INPUT_TYPE;
+        Iommufd.HwInfo info = ctx.getHwInfo(devId, flags, dataType);
+        assertThat(info.dataType()).as("out_data_type").isEqualTo(MockIommuDriver.HW_INFO_TYPE_SELFTEST);
+        ByteBuffer data = ByteBuffer.wrap(info.data()).order(ByteOrder.LITTLE_ENDIAN);
+        assertThat(data.remaining()).as("sizeof(struct iommu_test_hw_info)").isEqualTo(8);
+        assertThat(data.getInt(0)).as("iommu_test_hw_info.flags").isZero();
+        assertThat(data.getInt(4)).as("iommu_test_hw_info.test_reg").isEqualTo(MockIommuDriver.HW_INFO_SELFTEST_REGVAL);
+        return info;
+    }
+
+    void testErrGetHwInfo(Errno errno, int devId, int dataType) {
+        int flags = dataType == DriverHwInfo.TYPE_DEFAULT ? 0 : Iommufd.HW_INFO_FLAG_INPUT_TYPE;
+        assertErrno(errno, () -> ctx.getHwInfo(devId, flags, dataType));
+    }
+
+    /** {@return GET_HW_INFO's out_capabilities for the device} */
+    long testCmdGetHwCapabilities(int devId) {
+        return testCmdGetHwInfo(devId, DriverHwInfo.TYPE_DEFAULT).capabilities();
+    }
+
+    /** {@return GET_HW_INFO's out_max_pasid_log2 for the device} */
+    int testCmdGetHwInfoPasid(int devId) {
+        return testCmdGetHwInfo(devId, DriverHwInfo.TYPE_DEFAULT).maxPasidLog2();
+    }
+
+    void testCmdSetDirtyTracking(int hwptId, boolean enabled) {
+        ctx.hwptSetDirtyTracking(hwptId, enabled ? Iommufd.DIRTY_TRACKING_ENABLE : 0);
+    }
+
+    /** HWPT_GET_DIRTY_BITMAP; {@return the bits the kernel would OR into the caller's bitmap} */
+    DirtyBitmap testCmdGetDirtyBitmap(int hwptId, long length, long iova, long pageSize, int flags) {
+        DirtyBitmap bitmap = ctx.hwptGetDirtyBitmap(hwptId, flags, iova, length, pageSize);
+        assertThat(bitmap.pages()).as("bits in the bitmap").isEqualTo(length / pageSize);
+        return bitmap;
+    }
+
+    /** The selftest's DIRTY op: marks dirty the IOPTEs behind the bits set at {@code uptr}; {@return out_nr_dirty} */
+    long testCmdMockDomainSetDirty(int hwptId, long length, long iova, long pageSize, long uptr) {
+        return test.dirty(hwptId, 0, iova, length, pageSize, uptr);
+    }
+
+    // ---- PASID attach, replace, detach -----------------------------------------------------------------
+
+    void testCmdPasidAttach(int stdevId, int pasid, int ptId) {
+        test.pasidAttach(stdevId, pasid, ptId);
+    }
+
+    void testErrPasidAttach(Errno errno, int stdevId, int pasid, int ptId) {
+        assertErrno(errno, () -> test.pasidAttach(stdevId, pasid, ptId));
+    }
+
+    void testCmdPasidReplace(int stdevId, int pasid, int ptId) {
+        test.pasidReplace(stdevId, pasid, ptId);
+    }
+
+    void testErrPasidReplace(Errno errno, int stdevId, int pasid, int ptId) {
+        assertErrno(errno, () -> test.pasidReplace(stdevId, pasid, ptId));
+    }
+
+    void testCmdPasidDetach(int stdevId, int pasid) {
+        test.pasidDetach(stdevId, pasid);
+    }
+
+    /** PASID_CHECK_HWPT: {@code pasid} is attached to {@code hwptId} (0: to nothing). */
+    void testCmdPasidCheckHwpt(int stdevId, int pasid, int hwptId) {
+        test.pasidCheckHwpt(stdevId, pasid, hwptId);
     }
 
     int testCmdCreateAccess(int ioasId, int flags) {

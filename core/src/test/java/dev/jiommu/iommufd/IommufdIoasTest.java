@@ -1,6 +1,8 @@
 package dev.jiommu.iommufd;
 
+import dev.jiommu.driver.mock.MockIommuDriver;
 import dev.jiommu.errno.Errno;
+import dev.jiommu.iommu.DriverHwInfo;
 import dev.jiommu.iommu.SelftestDevices;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -17,16 +19,18 @@ import static org.assertj.core.api.Assertions.assertThat;
  * Port of tools/testing/selftests/iommu/iommufd.c, FIXTURE(iommufd_ioas): one IOAS, under each
  * variant of the kernel fixture (no domain, one mock domain, two, one with a tiny pinning batch).
  *
- * <p>Left out until later issues build what they need: {@code alloc_hwpt_nested} (IOMMU_HWPT_ALLOC,
- * nested HWPTs and HWPT_INVALIDATE, core II), {@code get_hw_info} (IOMMU_GET_HW_INFO, core II),
- * {@code dmabuf_simple} and {@code dmabuf_revoke} (the selftest dma-buf exporter and dma-buf backed
- * MAP_FILE). Left out because they need a real kernel: {@code fork_gone} and {@code fork_present}
- * (a child process with its own mm maps the buffer); the rules they check that can be expressed with
- * one address space per context are tested below under camelCase names.
+ * <p>Left out until later issues build what they need: {@code alloc_hwpt_nested} (nested HWPTs
+ * and HWPT_INVALIDATE, core II), {@code dmabuf_simple} and {@code dmabuf_revoke} (the selftest
+ * dma-buf exporter and dma-buf backed MAP_FILE). Left out because they need a real kernel:
+ * {@code fork_gone} and {@code fork_present} (a child process with its own mm maps the buffer); the
+ * rules they check that can be expressed with one address space per context are tested below under
+ * camelCase names.
  *
  * <p>Parts of ported cases that belong to the byte-level ABI are left to it: in {@code iova_ranges},
  * the caller's array capacity and EMSGSIZE (the typed API returns the whole list, whose size is what
- * the ioctl reports in {@code num_iovas}).
+ * the ioctl reports in {@code num_iovas}); in {@code get_hw_info}, the caller's {@code data_len}
+ * (a zero-size, exact, larger or smaller buffer: what is copied, what is zero-filled), since the
+ * typed API returns the driver's whole struct.
  */
 @ParameterizedClass(name = "{0}")
 @EnumSource(IommufdIoasTest.Variant.class)
@@ -72,6 +76,9 @@ class IommufdIoasTest extends IommufdFixture {
     private int ioasId;
     private int stdevId;
     private int hwptId;
+    private int deviceId;
+    /** The PASID-capable device of the MOCK_DOMAIN variant. */
+    private int devicePasidId;
     private long baseIova;
 
     IommufdIoasTest(Variant variant) {
@@ -90,10 +97,11 @@ class IommufdIoasTest extends IommufdFixture {
             IommufdSelftest.MockDomain md = testCmdMockDomain(ioasId);
             stdevId = md.stdevId();
             hwptId = md.hwptId();
+            deviceId = md.idevId();
             baseIova = MOCK_APERTURE_START;
         }
         if (variant.pasidCapable) {
-            testCmdMockDomainFlags(ioasId, SelftestDevices.PASID);
+            devicePasidId = testCmdMockDomainFlags(ioasId, SelftestDevices.PASID).idevId();
         }
     }
 
@@ -157,6 +165,25 @@ class IommufdIoasTest extends IommufdFixture {
             checkMockIova(hwptId, buffer, baseIova + 9 * PAGE_SIZE, PAGE_SIZE);
         }
         // Ten areas left for the context's close to unmap and unpin.
+    }
+
+    @Test
+    void get_hw_info() {
+        if (hasDomain()) {
+            // The default type and the mock's own type both report the mock's struct (the helper checks
+            // type, size, flags and test_reg); any other type is refused.
+            testCmdGetHwInfo(deviceId, DriverHwInfo.TYPE_DEFAULT);
+            testErrGetHwInfo(Errno.EOPNOTSUPP, deviceId, MockIommuDriver.HW_INFO_TYPE_SELFTEST + 1);
+            testCmdGetHwInfo(deviceId, MockIommuDriver.HW_INFO_TYPE_SELFTEST);
+            assertThat(testCmdGetHwInfoPasid(deviceId)).as("max_pasid_log2 of a device without PASIDs").isZero();
+            if (variant.pasidCapable) {
+                assertThat(testCmdGetHwInfoPasid(devicePasidId)).isEqualTo(MockIommuDriver.PASID_BITS);
+            }
+        } else {
+            // No device: ID 0 is nothing.
+            testErrGetHwInfo(Errno.ENOENT, deviceId, DriverHwInfo.TYPE_DEFAULT);
+            testErrGetHwInfo(Errno.ENOENT, deviceId, MockIommuDriver.HW_INFO_TYPE_SELFTEST);
+        }
     }
 
     // ---- map and unmap ----------------------------------------------------------------------------------
