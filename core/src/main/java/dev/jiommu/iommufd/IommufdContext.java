@@ -862,18 +862,8 @@ public final class IommufdContext implements Iommufd {
 
     /** SELFTEST destroy: detach, unbind, remove the mock device. */
     void unbindSelftestDevice(SelftestDevice st) {
-        IommufdDevice idev = st.idev;
-        attachments.detachAll(idev);
-        Vdevice vdev = idev.vdevice;
-        if (vdev != null) {
-            // The device goes first: its vDEVICE goes with it and leaves a tombstone ID (§3.6).
-            vdev.destroy();
-            objects.tombstone(vdev.id());
-        }
-        idev.put();
-        idev.destroy();
-        objects.release(idev.id());
-        selftestBus().removeDevice(idev.device);
+        unbind(st.idev);
+        selftestBus().removeDevice(st.idev.device);
     }
 
     // ---- derived files --------------------------------------------------------------------------------
@@ -892,6 +882,55 @@ public final class IommufdContext implements Iommufd {
         } finally {
             lock.unlock();
         }
+    }
+
+    // ---- devices bound by a VMM (what VFIO's device cdev does for a real device) ----------------------
+
+    /** Binds an emulated device to this context; {@return its DEVICE ID}. Destroying that ID stays EBUSY until unbound. */
+    public int bindDevice(IommuDevice device) {
+        return locked(() -> {
+            for (IommufdObject object : objects.all()) {
+                if (object instanceof IommufdDevice bound && bound.device == device) {
+                    throw IommufdException.of(Errno.EBUSY, "bind %s: already bound as %s", device.name(), bound);
+                }
+            }
+            IommufdDevice idev = bind(device, objects.reserve());
+            objects.publish(idev);
+            return idev.id();
+        });
+    }
+
+    /** Unbinds: detaches every PASID and the RID, destroys the vDEVICE (leaving a tombstone), frees the ID. */
+    public void unbindDevice(int devId) {
+        lockedRun(() -> unbind(objects.get(devId, ObjectType.DEVICE, IommufdDevice.class)));
+    }
+
+    /** Attaches {@code pasid} ({@link IommuDriver#NO_PASID} for the RID) of a bound device; {@return the HWPT attached} */
+    public int attachDevice(int devId, int pasid, int ptId) {
+        return locked(() -> attachments.attach(objects.get(devId, ObjectType.DEVICE, IommufdDevice.class), pasid, ptId).id());
+    }
+
+    /** Replaces what {@code pasid} of a bound device is attached to; {@return the HWPT attached} */
+    public int replaceDevice(int devId, int pasid, int ptId) {
+        return locked(() -> attachments.replace(objects.get(devId, ObjectType.DEVICE, IommufdDevice.class), pasid, ptId).id());
+    }
+
+    /** Detaches {@code pasid} of a bound device (nothing attached is fine). */
+    public void detachDevice(int devId, int pasid) {
+        lockedRun(() -> attachments.detach(objects.get(devId, ObjectType.DEVICE, IommufdDevice.class), pasid));
+    }
+
+    private void unbind(IommufdDevice idev) {
+        attachments.detachAll(idev);
+        Vdevice vdev = idev.vdevice;
+        if (vdev != null) {
+            // The device goes first: its vDEVICE goes with it and leaves a tombstone ID (§3.6).
+            vdev.destroy();
+            objects.tombstone(vdev.id());
+        }
+        idev.put();
+        idev.destroy();
+        objects.release(idev.id());
     }
 
     // ---- close ---------------------------------------------------------------------------------------
@@ -917,6 +956,15 @@ public final class IommufdContext implements Iommufd {
                         object.destroy();
                         objects.release(object.id());
                         progress = true;
+                    }
+                }
+                if (!progress) {
+                    // What is left is held by bindings: devices a VMM bound go the way unbind takes them.
+                    for (IommufdObject object : objects.all()) {
+                        if (object instanceof IommufdDevice idev && objects.find(idev.id()) == idev) {
+                            unbind(idev);
+                            progress = true;
+                        }
                     }
                 }
             }

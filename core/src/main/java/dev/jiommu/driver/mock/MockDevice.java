@@ -32,11 +32,19 @@ public final class MockDevice implements IommuDevice, SelftestDeviceCaches {
     /** Guarded by this. */
     private final int[] caches = {CACHE_DEFAULT, CACHE_DEFAULT, CACHE_DEFAULT, CACHE_DEFAULT};
 
-    MockDevice(MockIommuDriver driver, int number, int flags) {
+    private final int streamIds;
+
+    MockDevice(MockIommuDriver driver, int number, int flags, int streamIds) {
         this.driver = driver;
         this.number = number;
         this.name = "iommufd_mock" + number;
         this.flags = flags;
+        this.streamIds = streamIds;
+    }
+
+    @Override
+    public int physicalIdCount() {
+        return streamIds;
     }
 
     /** {@return N of iommufd_mockN: the order of creation on this mock bus} */

@@ -64,10 +64,21 @@ public final class MockIommuDriver implements IommuDriver, SelftestDevices {
 
     @Override
     public synchronized IommuDevice createDevice(int flags) {
+        return createDevice(flags, 1);
+    }
+
+    /**
+     * A mock device that emits DMA with {@code streamIds} physical IDs, as a platform device with
+     * several stream IDs does (beyond the kernel's mock, which has one).
+     */
+    public synchronized MockDevice createDevice(int flags, int streamIds) {
         if ((flags & ~ALL_FLAGS) != 0) {
             throw ErrnoException.of(Errno.EINVAL, "mock device flags 0x%x: unknown bits 0x%x", flags, flags & ~ALL_FLAGS);
         }
-        MockDevice device = new MockDevice(this, nextDeviceNumber++, flags);
+        if (streamIds < 1) {
+            throw new IllegalArgumentException("a device has at least one stream ID, not " + streamIds);
+        }
+        MockDevice device = new MockDevice(this, nextDeviceNumber++, flags, streamIds);
         attachments.put(device, new HashMap<>());
         return device;
     }
