@@ -1,5 +1,6 @@
 package dev.jiommu.iommufd;
 
+import dev.jiommu.mem.DmaBuf;
 import dev.jiommu.errno.Errno;
 import dev.jiommu.errno.ErrnoException;
 import dev.jiommu.iommu.IommuPagingDomain;
@@ -381,6 +382,9 @@ final class IoPagetable {
             return;
         }
         IoptArea area = e.getValue();
+        if (area.pages.source() instanceof DmaBuf) {
+            throw IommufdException.of(Errno.EOPNOTSUPP, "cannot split %s: it maps a dma-buf", area);
+        }
         if (area.accessItems > 0) {
             throw IommufdException.of(Errno.EINVAL, "cannot split %s: accesses hold pins in it", area);
         }
@@ -456,6 +460,9 @@ final class IoPagetable {
     }
 
     private void fillDomain(IommuPagingDomain domain, IoptArea area) {
+        if (area.revoked) {
+            return;
+        }
         int first = area.firstPage();
         int last = area.lastPage();
         area.pages.acquire(first, last);
@@ -495,6 +502,9 @@ final class IoPagetable {
     }
 
     private void emptyDomain(IommuPagingDomain domain, IoptArea area) {
+        if (area.revoked) {
+            return;
+        }
         long unmapped = domain.unmap(area.iova, area.lengthBytes());
         if (unmapped != area.lengthBytes()) {
             throw new IllegalStateException(String.format("driver bug: unmap of %s returned 0x%x bytes", area, unmapped));
@@ -709,6 +719,9 @@ final class IoPagetable {
                 throw IommufdException.of(Errno.ENOENT, "access: nothing mapped at iova 0x%x", cur);
             }
             IoptArea a = e.getValue();
+            if (a.revoked) {
+                throw IommufdException.of(Errno.ENODEV, "access: %s maps a revoked dma-buf", a);
+            }
             if ((a.prot & neededProt) != neededProt) {
                 throw IommufdException.of(Errno.EPERM, "access %s: %s does not permit it",
                         neededProt == Prot.WRITE ? "write" : "read", a);
@@ -718,6 +731,18 @@ final class IoPagetable {
                 return covering;
             }
             cur = a.last + 1;
+        }
+    }
+
+    /** The exporter revoked {@code buf}: its areas leave every domain (their IOVA stays taken until unmapped). */
+    void revoke(DmaBuf buf) {
+        for (IoptArea area : areas.values()) {
+            if (area.pages.source() == buf && !area.revoked) {
+                for (IommuPagingDomain d : domains) {
+                    emptyDomain(d, area);
+                }
+                area.revoked = true;
+            }
         }
     }
 

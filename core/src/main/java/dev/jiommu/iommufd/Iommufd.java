@@ -1,5 +1,6 @@
 package dev.jiommu.iommufd;
 
+import dev.jiommu.mem.DmaBuf;
 import dev.jiommu.mem.MemoryFile;
 import dev.jiommu.pt.DirtyBitmap;
 
@@ -49,6 +50,13 @@ public interface Iommufd extends AutoCloseable {
 
     /** IOMMU_IOAS_MAP_FILE: maps [start, start + lengthBytes) of {@code file}. {@return the IOVA mapped} */
     long ioasMapFile(int ioasId, int flags, MemoryFile file, long start, long lengthBytes, long iova);
+
+    /**
+     * IOMMU_IOAS_MAP_FILE of a dma-buf: maps [start, start + lengthBytes) of the exporter's memory
+     * directly (nothing pinned or charged). ENODEV while revoked; a revocation drops its areas from
+     * every domain, and such areas cannot be split. {@return the IOVA mapped}
+     */
+    long ioasMapFile(int ioasId, int flags, DmaBuf buf, long start, long lengthBytes, long iova);
 
     /** IOMMU_IOAS_COPY: maps the pages behind a source range again, sharing their pins. {@return the IOVA} */
     long ioasCopy(int dstIoasId, int flags, int srcIoasId, long srcIova, long lengthBytes, long dstIova);

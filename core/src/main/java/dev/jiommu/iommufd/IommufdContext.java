@@ -13,6 +13,7 @@ import dev.jiommu.iommu.InvalidationBatch;
 import dev.jiommu.iommu.InvalidationFailure;
 import dev.jiommu.iommu.IommuPagingDomain;
 import dev.jiommu.iommu.SelftestDevices;
+import dev.jiommu.mem.DmaBuf;
 import dev.jiommu.mem.MemoryFile;
 import dev.jiommu.mem.UserMemory;
 import dev.jiommu.pt.DirtyBitmap;
@@ -59,6 +60,8 @@ public final class IommufdContext implements Iommufd {
     private boolean capIpcLock;
     private Ioas compatIoas;
     private boolean closed;
+    /** Dma-bufs this context imported, so each revocation reaches every IOAS once. Guarded by the lock. */
+    private final java.util.Set<DmaBuf> watchedDmaBufs = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
     /** Open derived files → how to drop their references. Guarded by the lock. */
     private final java.util.Map<IommufdFile, Runnable> openFiles = new java.util.LinkedHashMap<>();
 
@@ -231,6 +234,43 @@ public final class IommufdContext implements Iommufd {
             }
             return mapPages(ioas, flags, new IoptPages(file, start, lengthBytes, (flags & MAP_WRITEABLE) != 0,
                     accounting, defaultMode()), lengthBytes, iova, start);
+        });
+    }
+
+    @Override
+    public long ioasMapFile(int ioasId, int flags, DmaBuf buf, long start, long lengthBytes, long iova) {
+        return locked(() -> {
+            checkMapFlags(flags, iova, lengthBytes);
+            Ioas ioas = ioas(ioasId);
+            if (lengthBytes == 0) {
+                throw IommufdException.of(Errno.EINVAL, "map_file: zero length");
+            }
+            if (buf.revoked()) {
+                throw IommufdException.of(Errno.ENODEV, "map_file: the dma-buf is revoked");
+            }
+            if (start < 0 || Long.compareUnsigned(start + lengthBytes, start) < 0 || start + lengthBytes > buf.sizeBytes()) {
+                throw IommufdException.of(Errno.EINVAL, "map_file start=0x%x length=0x%x: outside the dma-buf's 0x%x bytes",
+                        start, lengthBytes, buf.sizeBytes());
+            }
+            if (watchedDmaBufs.add(buf)) {
+                buf.onRevoke(revoked -> {
+                    lock.lock();
+                    try {
+                        if (!closed) {
+                            for (IommufdObject object : objects.all()) {
+                                if (object instanceof Ioas each) {
+                                    each.iopt.revoke(revoked);
+                                }
+                            }
+                        }
+                    } finally {
+                        lock.unlock();
+                    }
+                });
+            }
+            // Device memory: nobody pins it, so nobody is charged.
+            return mapPages(ioas, flags, new IoptPages(buf, start, lengthBytes, (flags & MAP_WRITEABLE) != 0,
+                    null, PinAccounting.Mode.NONE), lengthBytes, iova, start);
         });
     }
 
@@ -714,10 +754,12 @@ public final class IommufdContext implements Iommufd {
             for (IommufdObject object : objects.all()) {
                 if (object instanceof Ioas ioas) {
                     for (IoptArea area : ioas.iopt.areas()) {
-                        if (!(area.pages.source() instanceof MemoryFile)) {
+                        if (!(area.pages.source() instanceof MemoryFile) && !(area.pages.source() instanceof DmaBuf)) {
                             throw IommufdException.of(Errno.EINVAL, "ioas_change_process: %s of %s is not file-backed", area, ioas);
                         }
-                        backings.add(area.pages);
+                        if (area.pages.accounting() != null) {
+                            backings.add(area.pages);
+                        }
                     }
                 }
             }
@@ -971,6 +1013,7 @@ public final class IommufdContext implements Iommufd {
             if (objects.size() != 0) {
                 throw new IllegalStateException("bug: objects left after close: " + objects.all());
             }
+            selftest.releaseDmaBufs();
             closed = true;
         } finally {
             lock.unlock();

@@ -1,5 +1,7 @@
 package dev.jiommu.iommufd;
 
+import dev.jiommu.mem.DmaBuf;
+
 /**
  * The kernel selftest's IOMMU_TEST_CMD operations as a typed API (iommufd-uapi.md §8). User
  * pointers ({@code uptr}) are virtual addresses of the context's user memory; access "fds" are
@@ -93,6 +95,12 @@ public interface IommufdSelftest {
      * vDEVICE (else ENOENT), reports {virt_id} to that vIOMMU's selftest vEVENTQ (none: EOPNOTSUPP).
      */
     void triggerVevent(int devId);
+
+    /** DMABUF_GET: a test dma-buf of {@code lengthBytes} rounded up to pages (0 or above 512 pages: EINVAL). */
+    DmaBuf dmabufGet(long lengthBytes);
+
+    /** DMABUF_REVOKE: revokes or restores a test dma-buf (one not made by {@link #dmabufGet}: EOPNOTSUPP). */
+    void dmabufRevoke(DmaBuf buf, boolean revoked);
 
     /** SET_TEMP_MEMORY_LIMIT: the pinning batch buffer size in bytes (at least 12). */
     void setTempMemoryLimit(int limitBytes);

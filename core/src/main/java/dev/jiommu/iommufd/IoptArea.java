@@ -16,6 +16,8 @@ final class IoptArea {
     int accessItems;
     /** HW queues that lock this area against unmap. */
     int locks;
+    /** Its dma-buf was revoked: the area keeps its IOVA but is in no domain any more. */
+    boolean revoked;
 
     IoptArea(long iova, long last, IoptPages pages, long pagesOffset, int prot) {
         this.iova = iova;

@@ -21,7 +21,7 @@ final class IoptPages {
     private final long lengthBytes;
     private final boolean writable;
     private final PinAccounting.Mode accountingMode;
-    /** Who is charged for the pins; IOAS_CHANGE_PROCESS moves it. */
+    /** Who is charged for the pins (null for device memory, which nobody pins); IOAS_CHANGE_PROCESS moves it. */
     private PinAccounting accounting;
     private final long firstPageAddress;
     private final long[] physical;
@@ -166,7 +166,9 @@ final class IoptPages {
             }
             long pages = runEnd - i + 1;
             source.unpin(firstPageAddress + ((long) i << PAGE_SHIFT), pages << PAGE_SHIFT);
-            accounting.uncharge(accountingMode, pages);
+            if (accounting != null) {
+                accounting.uncharge(accountingMode, pages);
+            }
             i = runEnd + 1;
         }
     }
@@ -175,7 +177,9 @@ final class IoptPages {
         long pages = last - first + 1;
         PinnedPages pinned = source.pin(firstPageAddress + ((long) first << PAGE_SHIFT), pages << PAGE_SHIFT, writable);
         try {
-            accounting.charge(accountingMode, pages);
+            if (accounting != null) {
+                accounting.charge(accountingMode, pages);
+            }
         } catch (IommufdException e) {
             source.unpin(pinned);
             throw e;

@@ -1,5 +1,6 @@
 package dev.jiommu.iommufd;
 
+import dev.jiommu.mem.DmaBuf;
 import dev.jiommu.errno.Errno;
 import dev.jiommu.iommu.IommuDevice;
 import dev.jiommu.iommu.IommuDriver;
@@ -27,6 +28,8 @@ final class SelftestOps implements IommufdSelftest {
     private final Map<Integer, IommufdAccess> accesses = new HashMap<>();
     private int nextAccessFd = 1;
     private int tempMemoryLimitBytes = 65536;
+    /** Test dma-bufs this context exported ("fds" closed with the context). Guarded by the context lock. */
+    private final java.util.List<DmaBuf> dmaBufs = new java.util.ArrayList<>();
 
     SelftestOps(IommufdContext context) {
         this.context = context;
@@ -350,6 +353,37 @@ final class SelftestOps implements IommufdSelftest {
             }
             return marked;
         });
+    }
+
+    @Override
+    public DmaBuf dmabufGet(long lengthBytes) {
+        return context.locked(() -> {
+            long rounded = (lengthBytes + PAGE_BYTES - 1) & -PAGE_BYTES;
+            if (lengthBytes <= 0 || rounded > 512 * PAGE_BYTES) {
+                throw IommufdException.of(Errno.EINVAL, "dmabuf_get: length %d (1 byte to 512 pages)", lengthBytes);
+            }
+            DmaBuf buf = new DmaBuf(context.userMemory().physicalMemory(), rounded);
+            dmaBufs.add(buf);
+            return buf;
+        });
+    }
+
+    @Override
+    public void dmabufRevoke(DmaBuf buf, boolean revoked) {
+        context.lockedRun(() -> {
+            if (!dmaBufs.contains(buf)) {
+                throw IommufdException.of(Errno.EOPNOTSUPP, "dmabuf_revoke: not a test dma-buf of this context");
+            }
+            buf.revoke(revoked);
+        });
+    }
+
+    /** Releases the test dma-bufs (their fds close with the context), once nothing maps them. */
+    void releaseDmaBufs() {
+        for (DmaBuf buf : dmaBufs) {
+            buf.release();
+        }
+        dmaBufs.clear();
     }
 
     @Override
