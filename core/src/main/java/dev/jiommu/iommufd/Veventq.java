@@ -45,9 +45,12 @@ final class Veventq extends IommufdObject {
         Record tail = records.peekLast();
         boolean markerAtTail = tail != null && tail.flags() == FLAG_LOST_EVENTS;
         if (events >= depth) {
-            if (!markerAtTail) {
-                records.add(new Record(FLAG_LOST_EVENTS, nextSequence(), new byte[0]));
+            // Every dropped event uses up a number; the one marker at the tail carries the latest.
+            if (markerAtTail) {
+                records.pollLast();
             }
+            records.add(new Record(FLAG_LOST_EVENTS, nextSequence(), new byte[0]));
+            notifyAll();
             return;
         }
         if (markerAtTail) {
