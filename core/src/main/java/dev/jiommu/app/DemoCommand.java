@@ -74,6 +74,15 @@ final class DemoCommand implements Runnable {
             failures++;
             out.println("iommufd: pages stayed pinned or frames leaked: this is a bug.");
         }
+        try {
+            if (!NestingDemo.run(out)) {
+                failures++;
+                out.println("iommufd nesting: a value read back was not what the scenario set: this is a bug.");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new CommandLine.ExecutionException(spec.commandLine(), "interrupted", e);
+        }
         out.flush();
         if (failures != 0) {
             throw new CommandLine.ExecutionException(spec.commandLine(), failures + " format(s) failed the demo checks");

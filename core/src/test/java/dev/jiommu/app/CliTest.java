@@ -30,6 +30,12 @@ class CliTest {
                 .contains("pins per page: 1")
                 .containsPattern("close .*pins per page 0, pinned_vm 0, 0 frames leaked")
                 .doesNotContain("this is a bug");
+        assertThat(report).contains("iommufd: nesting on a vIOMMU")
+                .containsPattern("invalidate nested HWPT, 1 entry .*: yes")
+                .containsPattern("invalidate vIOMMU, 1 entry .*: yes")
+                .contains("faulted at 0xdeadb000").contains("answered SUCCESS (8 bytes)")
+                .contains("virt_id 0x42")
+                .contains("bitmap bits [0, 5, 9] of 16; read again: 0");
     }
 
     @Test
