@@ -158,8 +158,8 @@ public interface Iommufd extends AutoCloseable {
 
     /**
      * IOMMU_VDEVICE_ALLOC for a device with several physical (stream) IDs, one virtual ID each, in the
-     * order the device reports them (beyond upstream: the seeds asked for it). A one-element array is
-     * the upstream call.
+     * order the device reports them (beyond upstream: the seeds asked for it; the proposed ABI is in
+     * docs/vdevice-multi-id.md). A one-element array is the upstream call.
      */
     int vdeviceAlloc(int viommuId, int devId, long[] virtIds);
 
