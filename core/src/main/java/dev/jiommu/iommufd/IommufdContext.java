@@ -609,14 +609,15 @@ public final class IommufdContext implements Iommufd {
     @Override
     public int hwptInvalidate(int hwptId, int dataType, int entryLen, int entryNum, byte[] entries) {
         return locked(() -> {
-            if (entryNum != 0 && entryLen == 0) {
-                throw IommufdException.of(Errno.EINVAL, "hwpt_invalidate: %d entries of 0 bytes", entryNum).withProgress(0);
+            if (entryNum != 0 && (entries == null || entryLen == 0)) {
+                throw IommufdException.of(Errno.EINVAL, "hwpt_invalidate: %d entries %s", entryNum,
+                        entries == null ? "at a null data_uptr" : "of 0 bytes").withProgress(0);
             }
             IommufdObject target = objects.find(hwptId);
             if (target == null) {
                 throw IommufdException.of(Errno.ENOENT, "hwpt_invalidate: no object with id %d", hwptId).withProgress(0);
             }
-            InvalidationBatch batch = new InvalidationBatch(dataType, entryLen, entryNum, entries);
+            InvalidationBatch batch = new InvalidationBatch(dataType, entryLen, entryNum, entries == null ? new byte[0] : entries);
             try {
                 return switch (target) {
                     case HwptNested nested -> nested.domain.invalidate(batch);
