@@ -428,13 +428,23 @@ public final class IommufdContext implements Iommufd {
         });
     }
 
-    /** Delivers a page-request group from (device, pasid) to the fault queue of the HWPT attached there. */
+    /**
+     * Delivers a page-request group from (device, pasid) to the fault queue of the HWPT attached
+     * there. When nothing is attached at that PASID and the guest owns the device's PASID table, the
+     * request belongs to the nested HWPT on the RID, whose attachment the group then rides on.
+     */
     void reportFault(IommufdDevice idev, int pasid, List<FaultQueue.Fault> faults) {
+        int slot = pasid;
         Hwpt hwpt = idev.attached.get(pasid);
+        if (hwpt == null && pasid != IommuDriver.NO_PASID && idev.device.driver().userPasidTable()
+                && idev.rid() instanceof HwptNested) {
+            slot = IommuDriver.NO_PASID;
+            hwpt = idev.rid();
+        }
         if (hwpt == null || hwpt.fault == null) {
             throw IommufdException.of(Errno.EINVAL, "iopf on %s pasid %d: no fault-capable HWPT attached there", idev, pasid);
         }
-        hwpt.fault.report(new FaultQueue.Group(faults, idev, pasid));
+        hwpt.fault.report(new FaultQueue.Group(faults, idev, slot));
     }
 
     // ---- vIOMMU, vDEVICE, MMIO windows ---------------------------------------------------------------
