@@ -48,6 +48,15 @@ public interface IommuDriver {
     /** Puts {@code device}'s {@code pasid} back to blocking all DMA. Never fails. */
     void detach(IommuDevice device, int pasid);
 
+    /**
+     * {@return whether a nested domain on a device's RID carries the guest's own PASID table (the
+     * kernel's {@code user_pasid_table}: SMMUv3, AMD, the selftest mock)}, so that the core sends
+     * page requests for PASIDs it has nothing attached at to that nested domain
+     */
+    default boolean userPasidTable() {
+        return false;
+    }
+
     /** The PASID value that stands for the requester ID itself (requests without a PASID). */
     int NO_PASID = -1;
 }

@@ -118,7 +118,8 @@ public interface Iommufd extends AutoCloseable {
     /**
      * IOMMU_HWPT_INVALIDATE: runs {@code entryNum} driver entries of {@code entryLen} bytes against a
      * nested HWPT's caches. {@return the entries handled}; on failure the exception's
-     * {@link IommufdException#progress()} says how many were handled before the bad one.
+     * {@link IommufdException#progress()} says how many were handled before the bad one. A null
+     * {@code entries} is a null data_uptr: EINVAL unless {@code entryNum} is 0.
      */
     int hwptInvalidate(int hwptId, int dataType, int entryLen, int entryNum, byte[] entries);
 

@@ -468,13 +468,23 @@ public final class IommufdContext implements Iommufd {
         });
     }
 
-    /** Delivers a page-request group from (device, pasid) to the fault queue of the HWPT attached there. */
+    /**
+     * Delivers a page-request group from (device, pasid) to the fault queue of the HWPT attached
+     * there. When nothing is attached at that PASID and the guest owns the device's PASID table, the
+     * request belongs to the nested HWPT on the RID, whose attachment the group then rides on.
+     */
     void reportFault(IommufdDevice idev, int pasid, List<FaultQueue.Fault> faults) {
+        int slot = pasid;
         Hwpt hwpt = idev.attached.get(pasid);
+        if (hwpt == null && pasid != IommuDriver.NO_PASID && idev.device.driver().userPasidTable()
+                && idev.rid() instanceof HwptNested) {
+            slot = IommuDriver.NO_PASID;
+            hwpt = idev.rid();
+        }
         if (hwpt == null || hwpt.fault == null) {
             throw IommufdException.of(Errno.EINVAL, "iopf on %s pasid %d: no fault-capable HWPT attached there", idev, pasid);
         }
-        hwpt.fault.report(new FaultQueue.Group(faults, idev, pasid));
+        hwpt.fault.report(new FaultQueue.Group(faults, idev, slot));
     }
 
     // ---- vIOMMU, vDEVICE, MMIO windows ---------------------------------------------------------------
@@ -649,14 +659,15 @@ public final class IommufdContext implements Iommufd {
     @Override
     public int hwptInvalidate(int hwptId, int dataType, int entryLen, int entryNum, byte[] entries) {
         return locked(() -> {
-            if (entryNum != 0 && entryLen == 0) {
-                throw IommufdException.of(Errno.EINVAL, "hwpt_invalidate: %d entries of 0 bytes", entryNum).withProgress(0);
+            if (entryNum != 0 && (entries == null || entryLen == 0)) {
+                throw IommufdException.of(Errno.EINVAL, "hwpt_invalidate: %d entries %s", entryNum,
+                        entries == null ? "at a null data_uptr" : "of 0 bytes").withProgress(0);
             }
             IommufdObject target = objects.find(hwptId);
             if (target == null) {
                 throw IommufdException.of(Errno.ENOENT, "hwpt_invalidate: no object with id %d", hwptId).withProgress(0);
             }
-            InvalidationBatch batch = new InvalidationBatch(dataType, entryLen, entryNum, entries);
+            InvalidationBatch batch = new InvalidationBatch(dataType, entryLen, entryNum, entries == null ? new byte[0] : entries);
             try {
                 return switch (target) {
                     case HwptNested nested -> nested.domain.invalidate(batch);

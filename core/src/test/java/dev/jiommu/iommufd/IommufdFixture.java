@@ -267,6 +267,212 @@ abstract class IommufdFixture {
         assertErrno(errno, () -> test.addReserved(ioasId, start, length));
     }
 
+    // ---- HWPTs, invalidation, faults, vIOMMUs, vDEVICEs, vEVENTQs, HW queues, mmap --------------------------
+
+    /** The selftest's uAPI constants (iommufd_test.h) that the ported cases pass or expect. */
+    static final int IOMMU_TEST_IOTLB_DEFAULT = 0xbadbeef;
+    static final int IOMMU_TEST_DEV_CACHE_DEFAULT = 0xbaddad;
+    static final int IOMMU_HWPT_DATA_SELFTEST = MockIommuDriver.HWPT_DATA_SELFTEST;
+    static final int IOMMU_HWPT_INVALIDATE_DATA_SELFTEST = 0xdeadbeef;
+    static final int IOMMU_HWPT_INVALIDATE_DATA_SELFTEST_INVALID = 0xdadbeef;
+    static final int IOMMU_VIOMMU_TYPE_SELFTEST = 0xdeadbeef;
+    static final int IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST = 0xdeadbeef;
+    static final int IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST_INVALID = 0xdadbeef;
+    static final int IOMMU_VEVENTQ_TYPE_SELFTEST = IommufdSelftest.VEVENTQ_TYPE_SELFTEST;
+    static final int IOMMU_HW_QUEUE_TYPE_DEFAULT = 0;
+    static final int IOMMU_HW_QUEUE_TYPE_SELFTEST = 0xdeadbeef;
+    static final int IOMMU_TEST_HW_QUEUE_MAX = 2;
+    static final int IOMMU_TEST_INVALIDATE_FLAG_ALL = 1;
+    static final int MOCK_NESTED_DOMAIN_IOTLB_ID_MAX = 3;
+    static final int MOCK_DEV_CACHE_ID_MAX = 3;
+    /** Page-fault perm bits, flags and response codes (struct iommu_hwpt_pgfault, iommu_hwpt_page_response). */
+    static final int IOMMU_PGFAULT_PERM_READ = 1;
+    static final int IOMMU_PGFAULT_PERM_WRITE = 1 << 1;
+    static final int IOMMU_PGFAULT_FLAGS_PASID_VALID = 1;
+    static final int IOMMU_PGFAULT_FLAGS_LAST_PAGE = 1 << 1;
+    static final int IOMMUFD_PAGE_RESP_SUCCESS = 0;
+
+    /** IOMMU_HWPT_ALLOC of a paging HWPT on {@code ptId} without payload or fault queue. {@return its ID} */
+    int testCmdHwptAlloc(int deviceId, int ptId, int flags) {
+        int hwptId = ctx.hwptAlloc(flags, deviceId, ptId, Iommufd.HWPT_DATA_NONE, null, 0);
+        assertThat(hwptId).as("out_hwpt_id").isPositive();
+        return hwptId;
+    }
+
+    void testErrHwptAlloc(Errno errno, int deviceId, int ptId, int flags) {
+        assertErrno(errno, () -> ctx.hwptAlloc(flags, deviceId, ptId, Iommufd.HWPT_DATA_NONE, null, 0));
+    }
+
+    /** IOMMU_HWPT_ALLOC with a driver payload on a nest parent or a vIOMMU. {@return the nested HWPT's ID} */
+    int testCmdHwptAllocNested(int deviceId, int parentId, int flags, int dataType, byte[] data) {
+        int hwptId = ctx.hwptAlloc(flags, deviceId, parentId, dataType, data, 0);
+        assertThat(hwptId).as("out_hwpt_id").isPositive();
+        return hwptId;
+    }
+
+    void testErrHwptAllocNested(Errno errno, int deviceId, int parentId, int flags, int dataType, byte[] data) {
+        assertErrno(errno, () -> ctx.hwptAlloc(flags, deviceId, parentId, dataType, data, 0));
+    }
+
+    /** IOMMU_HWPT_ALLOC of a HWPT whose I/O page faults go to {@code faultId}. {@return its ID} */
+    int testCmdHwptAllocIopf(int deviceId, int parentId, int faultId, int flags, int dataType, byte[] data) {
+        int hwptId = ctx.hwptAlloc(flags, deviceId, parentId, dataType, data, faultId);
+        assertThat(hwptId).as("out_hwpt_id").isPositive();
+        return hwptId;
+    }
+
+    void testErrHwptAllocIopf(Errno errno, int deviceId, int parentId, int faultId, int flags, int dataType, byte[] data) {
+        assertErrno(errno, () -> ctx.hwptAlloc(flags, deviceId, parentId, dataType, data, faultId));
+    }
+
+    /** MD_CHECK_IOTLB: slot {@code slot} of mock nested HWPT {@code hwptId} holds {@code expected}. */
+    void testCmdHwptCheckIotlb(int hwptId, int slot, int expected) {
+        test.mdCheckIotlb(hwptId, slot, expected);
+    }
+
+    void testCmdHwptCheckIotlbAll(int hwptId, int expected) {
+        for (int slot = 0; slot <= MOCK_NESTED_DOMAIN_IOTLB_ID_MAX; slot++) {
+            testCmdHwptCheckIotlb(hwptId, slot, expected);
+        }
+    }
+
+    /**
+     * IOMMU_HWPT_INVALIDATE of {@code entryNum} entries of {@code entryLen} bytes from {@code reqs}
+     * (null stands for a null data_uptr). {@return the entry_num written back: the entries handled}
+     */
+    int testCmdHwptInvalidate(int hwptId, SelftestStructs.InvReqs reqs, int dataType, int entryLen, int entryNum) {
+        return ctx.hwptInvalidate(hwptId, dataType, entryLen, entryNum, invalidateArray(reqs, entryLen, entryNum));
+    }
+
+    /** IOMMU_HWPT_INVALIDATE that must fail with {@code errno}. {@return the entry_num written back} */
+    int testErrHwptInvalidate(Errno errno, int hwptId, SelftestStructs.InvReqs reqs, int dataType, int entryLen, int entryNum) {
+        byte[] entries = invalidateArray(reqs, entryLen, entryNum);
+        int[] written = {-1};
+        assertThatThrownBy(() -> ctx.hwptInvalidate(hwptId, dataType, entryLen, entryNum, entries))
+                .isInstanceOfSatisfying(IommufdException.class, e -> {
+                    assertThat(e.errno()).as(e.getMessage()).isEqualTo(errno);
+                    assertThat(e.progress()).as("entry_num written back by: %s", e.getMessage()).isNotNegative();
+                    written[0] = e.progress();
+                });
+        return written[0];
+    }
+
+    /** IOMMU_HWPT_INVALIDATE on a vIOMMU with the selftest's vIOMMU entries. {@return the entries handled} */
+    int testCmdViommuInvalidate(int viommuId, SelftestStructs.InvReqs reqs, int entryLen, int entryNum) {
+        return testCmdHwptInvalidate(viommuId, reqs, IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST, entryLen, entryNum);
+    }
+
+    int testErrViommuInvalidate(Errno errno, int viommuId, SelftestStructs.InvReqs reqs, int dataType, int entryLen, int entryNum) {
+        return testErrHwptInvalidate(errno, viommuId, reqs, dataType, entryLen, entryNum);
+    }
+
+    private static byte[] invalidateArray(SelftestStructs.InvReqs reqs, int entryLen, int entryNum) {
+        return reqs == null ? null : reqs.bytes(Integer.toUnsignedLong(entryLen) * Integer.toUnsignedLong(entryNum));
+    }
+
+    /** IOMMU_FAULT_QUEUE_ALLOC; {@return the FAULT object and its file} */
+    Iommufd.FaultQueueAlloc testIoctlFaultAlloc() {
+        Iommufd.FaultQueueAlloc fault = ctx.faultQueueAlloc(0);
+        assertThat(fault.faultId()).as("out_fault_id").isPositive();
+        assertThat(fault.file()).as("out_fault_fd").isNotNull();
+        return fault;
+    }
+
+    /** _test_cmd_trigger_iopf with its default PASID 1 (the kernel helper's). */
+    void testCmdTriggerIopf(int deviceId, IommufdFile faultFile) {
+        testCmdTriggerIopfPasid(deviceId, 1, faultFile);
+    }
+
+    /**
+     * TRIGGER_IOPF on {@code deviceId} at {@code pasid} (grpid 2, read and write, address 0xdeadbeaf),
+     * then reads the fault back from the queue's file, checks it is the one raised, and answers it
+     * SUCCESS by its cookie.
+     */
+    void testCmdTriggerIopfPasid(int deviceId, int pasid, IommufdFile faultFile) {
+        int perm = IOMMU_PGFAULT_PERM_READ | IOMMU_PGFAULT_PERM_WRITE;
+        test.triggerIopf(deviceId, pasid, 2, perm, 0xdeadbeafL);
+        byte[] record = new byte[SelftestStructs.PGFAULT_BYTES];
+        assertThat(faultFile.read(record)).as("bytes read from the fault file").isEqualTo(record.length);
+        SelftestStructs.Pgfault fault = SelftestStructs.Pgfault.of(record);
+        int flags = IOMMU_PGFAULT_FLAGS_LAST_PAGE | (pasid != 0 ? IOMMU_PGFAULT_FLAGS_PASID_VALID : 0);
+        assertThat(fault).as("the fault read back")
+                .isEqualTo(new SelftestStructs.Pgfault(flags, deviceId, pasid, 2, perm, 0xdeadbeafL, 0, fault.cookie()));
+        byte[] response = SelftestStructs.pageResponse(fault.cookie(), IOMMUFD_PAGE_RESP_SUCCESS);
+        assertThat(faultFile.write(response)).as("bytes of the response written").isEqualTo(response.length);
+    }
+
+    /** IOMMU_VIOMMU_ALLOC with an optional selftest payload (null for none). {@return the ID and the payload written back} */
+    Iommufd.ViommuAlloc testCmdViommuAlloc(int deviceId, int hwptId, int type, byte[] data) {
+        Iommufd.ViommuAlloc viommu = ctx.viommuAlloc(0, type, deviceId, hwptId, data);
+        assertThat(viommu.viommuId()).as("out_viommu_id").isPositive();
+        return viommu;
+    }
+
+    void testErrViommuAlloc(Errno errno, int deviceId, int hwptId, int type, byte[] data) {
+        assertErrno(errno, () -> ctx.viommuAlloc(0, type, deviceId, hwptId, data));
+    }
+
+    /** IOMMU_VDEVICE_ALLOC. {@return the vDEVICE's ID} */
+    int testCmdVdeviceAlloc(int viommuId, int idevId, long virtId) {
+        int vdevId = ctx.vdeviceAlloc(viommuId, idevId, virtId);
+        assertThat(vdevId).as("out_vdevice_id").isPositive();
+        return vdevId;
+    }
+
+    void testErrVdeviceAlloc(Errno errno, int viommuId, int idevId, long virtId) {
+        assertErrno(errno, () -> ctx.vdeviceAlloc(viommuId, idevId, virtId));
+    }
+
+    /** IOMMU_HW_QUEUE_ALLOC. {@return the HW queue's ID} */
+    int testCmdHwQueueAlloc(int viommuId, int type, int index, long baseAddr, long length) {
+        int queueId = ctx.hwQueueAlloc(0, viommuId, type, index, baseAddr, length);
+        assertThat(queueId).as("out_hw_queue_id").isPositive();
+        return queueId;
+    }
+
+    void testErrHwQueueAlloc(Errno errno, int viommuId, int type, int index, long baseAddr, long length) {
+        assertErrno(errno, () -> ctx.hwQueueAlloc(0, viommuId, type, index, baseAddr, length));
+    }
+
+    /** IOMMU_VEVENTQ_ALLOC. {@return the vEVENTQ object and its file} */
+    Iommufd.VeventqAlloc testCmdVeventqAlloc(int viommuId, int type, int depth) {
+        Iommufd.VeventqAlloc veventq = ctx.veventqAlloc(0, viommuId, type, depth);
+        assertThat(veventq.veventqId()).as("out_veventq_id").isPositive();
+        return veventq;
+    }
+
+    void testErrVeventqAlloc(Errno errno, int viommuId, int type, int depth) {
+        assertErrno(errno, () -> ctx.veventqAlloc(0, viommuId, type, depth));
+    }
+
+    /** TRIGGER_VEVENT {@code count} times on device {@code deviceId}. */
+    void testCmdTriggerVevents(int deviceId, int count) {
+        for (int i = 0; i < count; i++) {
+            test.triggerVevent(deviceId);
+        }
+    }
+
+    /** DEV_CHECK_CACHE: cache slot {@code slot} of mock device {@code deviceId} holds {@code expected}. */
+    void testCmdDevCheckCache(int deviceId, int slot, int expected) {
+        test.devCheckCache(deviceId, slot, expected);
+    }
+
+    void testCmdDevCheckCacheAll(int deviceId, int expected) {
+        for (int slot = 0; slot <= MOCK_DEV_CACHE_ID_MAX; slot++) {
+            testCmdDevCheckCache(deviceId, slot, expected);
+        }
+    }
+
+    /** mmap of the iommufd at {@code offset} must fail with {@code errno} (argument order of the kernel's helper). */
+    void testErrMmap(Errno errno, long length, long offset) {
+        assertErrno(errno, () -> ctx.mmap(offset, length).close());
+    }
+
+    /** {@return the DEVICE object behind selftest object {@code stdevId} (MOCK_DOMAIN's out_idev_id)} */
+    int idevIdOf(int stdevId) {
+        return ctx.objects.get(stdevId, ObjectType.SELFTEST, SelftestDevice.class).idev.id();
+    }
+
     // ---- selftest devices, accesses and the pinning batch limit --------------------------------------------
 
     IommufdSelftest.MockDomain testCmdMockDomainFlags(int ptId, int deviceFlags) {
@@ -288,19 +494,10 @@ abstract class IommufdFixture {
 
     // ---- HWPT_ALLOC, GET_HW_INFO, dirty tracking --------------------------------------------------------
 
-    /** HWPT_ALLOC of a paging HWPT without a driver payload; {@return its ID} */
-    int testCmdHwptAlloc(int devId, int ptId, int flags) {
-        return ctx.hwptAlloc(flags, devId, ptId, Iommufd.HWPT_DATA_NONE, null, 0);
-    }
-
     /** HWPT_ALLOC with the mock's {@code iommu_hwpt_selftest} payload choosing the page-table type. */
     int testCmdHwptAllocIommupt(int devId, int ptId, int flags, int pagetableType) {
         byte[] data = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putInt(0).putInt(pagetableType).array();
         return ctx.hwptAlloc(flags, devId, ptId, MockIommuDriver.HWPT_DATA_SELFTEST, data, 0);
-    }
-
-    void testErrHwptAlloc(Errno errno, int devId, int ptId, int flags) {
-        assertErrno(errno, () -> ctx.hwptAlloc(flags, devId, ptId, Iommufd.HWPT_DATA_NONE, null, 0));
     }
 
     /**

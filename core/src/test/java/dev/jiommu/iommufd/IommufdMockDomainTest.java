@@ -9,16 +9,16 @@ import org.junit.jupiter.params.provider.EnumSource;
 
 import java.util.Arrays;
 
+import static dev.jiommu.errno.Errno.EBUSY;
 import static dev.jiommu.errno.Errno.EFAULT;
 import static dev.jiommu.errno.Errno.EINVAL;
 import static dev.jiommu.errno.Errno.ENOENT;
+import static dev.jiommu.errno.Errno.EOPNOTSUPP;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * Port of tools/testing/selftests/iommu/iommufd.c, FIXTURE(iommufd_mock_domain): an IOAS with one
  * or two mock devices attached, mapping user memory or a memfd, in small pages or huge pages.
- *
- * <p>Not ported yet: {@code alloc_hwpt}, which needs IOMMU_HWPT_ALLOC (a later issue).
  *
  * <p>As in current kernels, the second device of the two-domain variants joins the auto HWPT the
  * first device made (auto domains are shared when compatible, iommufd-uapi.md §3.5), so both HWPT
@@ -50,6 +50,7 @@ class IommufdMockDomainTest extends IommufdFixture {
     private final int ioasId;
     private final int[] stdevIds;
     private final int[] hwptIds;
+    private final int[] idevIds;
     /** The kernel's mmap_buf_size: eight pages, or two huge pages. */
     private final long mmapBufSize;
     /** What physical alignment the case's memory gets: a huge page, or just a page. */
@@ -60,10 +61,12 @@ class IommufdMockDomainTest extends IommufdFixture {
         ioasId = testIoctlIoasAlloc();
         stdevIds = new int[variant.mockDomains];
         hwptIds = new int[variant.mockDomains];
+        idevIds = new int[variant.mockDomains];
         for (int i = 0; i < variant.mockDomains; i++) {
             IommufdSelftest.MockDomain md = testCmdMockDomain(ioasId);
             stdevIds[i] = md.stdevId();
             hwptIds[i] = md.hwptId();
+            idevIds[i] = md.idevId();
         }
         mmapBufSize = variant.hugepages ? 2 * HUGEPAGE_SIZE : 8 * PAGE_SIZE;
         physicalAlign = variant.hugepages ? HUGEPAGE_SIZE : PAGE_SIZE;
@@ -430,5 +433,41 @@ class IommufdMockDomainTest extends IommufdFixture {
         testCmdMockDomainReplace(stdevIds[0], ioasId);
         assertThat(device.translate(iova, Access.READ)).isEqualTo(user.physicalAddress(buffer));
         testIoctlDestroy(ioas);
+    }
+
+    /*
+     * Manual HWPTs rotate under each device: a plain one and a nesting parent, each busy while the
+     * device sits on it; besides the kernel's sequence, the device's DMA follows each replace.
+     */
+    @Test
+    void alloc_hwpt() {
+        long iova = testIoctlIoasMap(ioasId, buffer, BUFFER_SIZE);
+        for (int i = 0; i < variant.mockDomains; i++) {
+            MockDevice device = mockDevice(stdevIds[i]);
+
+            // Every flag but NEST_PARENT: unknown bits among them
+            testErrHwptAlloc(EOPNOTSUPP, idevIds[i], ioasId, ~Iommufd.HWPT_ALLOC_NEST_PARENT);
+            int[] hwptId = {
+                    testCmdHwptAlloc(idevIds[i], ioasId, 0),
+                    testCmdHwptAlloc(idevIds[i], ioasId, Iommufd.HWPT_ALLOC_NEST_PARENT)};
+
+            // A hw_pagetable rotation
+            assertThat(testCmdMockDomainReplace(stdevIds[i], hwptId[0])).isEqualTo(hwptId[0]);
+            testErrIoctlDestroy(EBUSY, hwptId[0]);
+            assertThat(device.translate(iova, Access.READ)).as("DMA through hwpt %d", hwptId[0]).isEqualTo(user.physicalAddress(buffer));
+            assertThat(testCmdMockDomainReplace(stdevIds[i], hwptId[1])).isEqualTo(hwptId[1]);
+            testErrIoctlDestroy(EBUSY, hwptId[1]);
+            assertThat(device.translate(iova, Access.READ)).as("DMA through hwpt %d", hwptId[1]).isEqualTo(user.physicalAddress(buffer));
+            testCmdMockDomainReplace(stdevIds[i], ioasId);
+            testIoctlDestroy(hwptId[1]);
+
+            // A new device straight on the plain HWPT, which outlives it
+            IommufdSelftest.MockDomain md = testCmdMockDomain(hwptId[0]);
+            assertThat(md.hwptId()).isEqualTo(hwptId[0]);
+            testIoctlDestroy(md.stdevId());
+            testIoctlDestroy(hwptId[0]);
+            testErrIoctlDestroy(ENOENT, hwptId[0]);
+        }
+        testIoctlIoasUnmap(ioasId, iova, BUFFER_SIZE);
     }
 }

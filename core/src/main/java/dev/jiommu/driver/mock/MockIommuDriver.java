@@ -202,6 +202,12 @@ public final class MockIommuDriver implements IommuDriver, SelftestDevices {
         attachments.get(mock).put(pasid, domain);
     }
 
+    /** The mock keeps no PASID table of its own, like SMMUv3: the guest's stage 1 holds it. */
+    @Override
+    public boolean userPasidTable() {
+        return true;
+    }
+
     @Override
     public synchronized void detach(IommuDevice device, int pasid) {
         MockDevice mock = checkDevice(device);
