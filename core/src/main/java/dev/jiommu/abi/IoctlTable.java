@@ -7,7 +7,9 @@ import dev.jiommu.iommufd.IovaRange;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.Arrays;
 import java.util.List;
+import java.util.Objects;
 
 import static dev.jiommu.abi.IoctlOp.op;
 
@@ -61,7 +63,7 @@ public final class IoctlTable {
 
     /** {@return the rows, in command order} */
     public List<IoctlOp> ops() {
-        return java.util.Arrays.stream(ops).filter(java.util.Objects::nonNull).toList();
+        return Arrays.stream(ops).filter(Objects::nonNull).toList();
     }
 
     /** The VFIO container ioctls on the same fd (§7); ENOTTY for what is not (yet) decoded here. */

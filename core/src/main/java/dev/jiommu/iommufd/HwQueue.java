@@ -2,6 +2,8 @@ package dev.jiommu.iommufd;
 
 import dev.jiommu.iommu.IommuHwQueue;
 
+import java.util.List;
+
 /**
  * A HW_QUEUE object: a driver queue in guest memory, pinned and locked in the vIOMMU's stage-2
  * IOAS for as long as it lives (unmap over it is EBUSY). Holds its vIOMMU and the queue it depends on.
@@ -32,7 +34,7 @@ final class HwQueue extends IommufdObject {
         Ioas ioas = viommu.parent.ioas;
         ioas.iopt.lock(pinnedIova, pinnedBytes, -1);
         ioas.iopt.accessUnpin(pinnedIova, pinnedBytes);
-        viommu.hwQueues.remove(java.util.List.of(type, index));
+        viommu.hwQueues.remove(List.of(type, index));
         if (dependency != null) {
             dependency.put();
         }

@@ -1,13 +1,14 @@
 package dev.jiommu.iommufd;
 
-import dev.jiommu.mem.DmaBuf;
 import dev.jiommu.errno.Errno;
 import dev.jiommu.errno.ErrnoException;
 import dev.jiommu.iommu.IommuPagingDomain;
+import dev.jiommu.mem.DmaBuf;
 import dev.jiommu.mem.UserMemory;
 import dev.jiommu.pt.Prot;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
@@ -688,7 +689,7 @@ final class IoPagetable {
                 try {
                     long pa = a.pages.physical(page) + inPage;
                     if (write) {
-                        memory.writeBytes(pa, java.util.Arrays.copyOfRange(buffer, done, done + chunk));
+                        memory.writeBytes(pa, Arrays.copyOfRange(buffer, done, done + chunk));
                     } else {
                         System.arraycopy(memory.readBytes(pa, chunk), 0, buffer, done, chunk);
                     }

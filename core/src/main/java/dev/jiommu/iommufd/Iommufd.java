@@ -4,6 +4,7 @@ import dev.jiommu.mem.DmaBuf;
 import dev.jiommu.mem.MemoryFile;
 import dev.jiommu.pt.DirtyBitmap;
 
+import java.lang.foreign.MemorySegment;
 import java.util.List;
 
 /**
@@ -179,7 +180,7 @@ public interface Iommufd extends AutoCloseable {
     int hwQueueAlloc(int flags, int viommuId, int type, int index, long nestingParentIova, long lengthBytes);
 
     /** An mmap of a driver MMIO window of this context; {@link #close()} is the munmap. */
-    record MmioMapping(long offset, java.lang.foreign.MemorySegment memory, Runnable unmapper) implements AutoCloseable {
+    record MmioMapping(long offset, MemorySegment memory, Runnable unmapper) implements AutoCloseable {
         @Override
         public void close() {
             unmapper.run();

@@ -4,14 +4,14 @@ import dev.jiommu.errno.Errno;
 import dev.jiommu.errno.ErrnoException;
 import dev.jiommu.iommu.DriverData;
 import dev.jiommu.iommu.DriverHwInfo;
+import dev.jiommu.iommu.InvalidationBatch;
+import dev.jiommu.iommu.InvalidationFailure;
 import dev.jiommu.iommu.IommuDevice;
 import dev.jiommu.iommu.IommuDriver;
 import dev.jiommu.iommu.IommuHwQueue;
 import dev.jiommu.iommu.IommuNestedDomain;
-import dev.jiommu.iommu.IommuViommu;
-import dev.jiommu.iommu.InvalidationBatch;
-import dev.jiommu.iommu.InvalidationFailure;
 import dev.jiommu.iommu.IommuPagingDomain;
+import dev.jiommu.iommu.IommuViommu;
 import dev.jiommu.iommu.SelftestDevices;
 import dev.jiommu.mem.DmaBuf;
 import dev.jiommu.mem.MemoryFile;
@@ -20,7 +20,13 @@ import dev.jiommu.pt.DirtyBitmap;
 import dev.jiommu.pt.Prot;
 
 import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Supplier;
 
@@ -61,9 +67,9 @@ public final class IommufdContext implements Iommufd {
     private Ioas compatIoas;
     private boolean closed;
     /** Dma-bufs this context imported, so each revocation reaches every IOAS once. Guarded by the lock. */
-    private final java.util.Set<DmaBuf> watchedDmaBufs = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+    private final Set<DmaBuf> watchedDmaBufs = Collections.newSetFromMap(new IdentityHashMap<>());
     /** Open derived files → how to drop their references. Guarded by the lock. */
-    private final java.util.Map<IommufdFile, Runnable> openFiles = new java.util.LinkedHashMap<>();
+    private final Map<IommufdFile, Runnable> openFiles = new LinkedHashMap<>();
 
     /**
      * @param userMemory  the caller's address space (what IOAS_MAP's user_va means)
@@ -761,7 +767,7 @@ public final class IommufdContext implements Iommufd {
     @Override
     public void ioasChangeProcess(PinAccounting process) {
         lockedRun(() -> {
-            java.util.Set<IoptPages> backings = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+            Set<IoptPages> backings = Collections.newSetFromMap(new IdentityHashMap<>());
             for (IommufdObject object : objects.all()) {
                 if (object instanceof Ioas ioas) {
                     for (IoptArea area : ioas.iopt.areas()) {
@@ -778,7 +784,7 @@ public final class IommufdContext implements Iommufd {
                 return;
             }
             // Charge the new owner first, so a refusal changes nothing; then let the old one go.
-            java.util.List<IoptPages> charged = new java.util.ArrayList<>();
+            List<IoptPages> charged = new ArrayList<>();
             try {
                 for (IoptPages pages : backings) {
                     process.charge(pages.accountingMode(), pages.pinnedPages());

@@ -2,8 +2,10 @@ package dev.jiommu.iommufd;
 
 import dev.jiommu.errno.Errno;
 
+import java.util.ArrayList;
 import java.util.BitSet;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -63,8 +65,8 @@ final class ObjectTable {
     }
 
     /** {@return a snapshot of every published object} */
-    java.util.List<IommufdObject> all() {
-        return new java.util.ArrayList<>(published.values());
+    List<IommufdObject> all() {
+        return new ArrayList<>(published.values());
     }
 
     boolean isEmpty() {

@@ -1,16 +1,17 @@
 package dev.jiommu.iommufd;
 
-import dev.jiommu.mem.DmaBuf;
 import dev.jiommu.errno.Errno;
 import dev.jiommu.iommu.IommuDevice;
 import dev.jiommu.iommu.IommuDriver;
-import dev.jiommu.iommu.SelftestDevices;
 import dev.jiommu.iommu.SelftestDeviceCaches;
+import dev.jiommu.iommu.SelftestDevices;
 import dev.jiommu.iommu.SelftestDomain;
 import dev.jiommu.iommu.SelftestNestedDomain;
+import dev.jiommu.mem.DmaBuf;
 import dev.jiommu.mem.UserMemory;
 import dev.jiommu.pt.PageTable;
 
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
@@ -29,7 +30,7 @@ final class SelftestOps implements IommufdSelftest {
     private int nextAccessFd = 1;
     private int tempMemoryLimitBytes = 65536;
     /** Test dma-bufs this context exported ("fds" closed with the context). Guarded by the context lock. */
-    private final java.util.List<DmaBuf> dmaBufs = new java.util.ArrayList<>();
+    private final List<DmaBuf> dmaBufs = new ArrayList<>();
 
     SelftestOps(IommufdContext context) {
         this.context = context;

@@ -5,6 +5,7 @@ import dev.jiommu.iommu.IommuDriver;
 import dev.jiommu.iommu.IommuViommu;
 
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -18,7 +19,7 @@ final class Viommu extends IommufdObject {
     /** Virtual ID → the vDEVICE that holds it (a multi-ID device appears once per ID). */
     final Map<Long, Vdevice> byVirtId = new HashMap<>();
     /** HW queues by (type, index). */
-    final Map<java.util.List<Integer>, HwQueue> hwQueues = new HashMap<>();
+    final Map<List<Integer>, HwQueue> hwQueues = new HashMap<>();
     /** Event queues by type (one per type). */
     final Map<Integer, Veventq> eventQueues = new HashMap<>();
     private final IommufdContext context;

@@ -3,6 +3,7 @@ package dev.jiommu.mem;
 import dev.jiommu.errno.Errno;
 import dev.jiommu.errno.ErrnoException;
 
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
 
@@ -91,7 +92,7 @@ public final class MemoryFile implements UserMemory {
         for (int done = 0; done < bytes.length; ) {
             long at = offset + done;
             int n = (int) Math.min(bytes.length - done, PAGE_BYTES - (at & (PAGE_BYTES - 1)));
-            byte[] part = java.util.Arrays.copyOfRange(bytes, done, done + n);
+            byte[] part = Arrays.copyOfRange(bytes, done, done + n);
             memory.writeBytes(page(at >>> PAGE_SHIFT) + (at & (PAGE_BYTES - 1)), part);
             done += n;
         }

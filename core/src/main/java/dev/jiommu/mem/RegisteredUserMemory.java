@@ -4,6 +4,7 @@ import dev.jiommu.errno.Errno;
 import dev.jiommu.errno.ErrnoException;
 
 import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
 import java.util.Map;
 import java.util.TreeMap;
 
@@ -128,7 +129,7 @@ public final class RegisteredUserMemory implements UserMemory {
         for (int done = 0; done < bytes.length; ) {
             long at = va + done;
             int n = (int) Math.min(bytes.length - done, PAGE_BYTES - (at & (PAGE_BYTES - 1)));
-            memory.writeBytes(physicalAddress(at), java.util.Arrays.copyOfRange(bytes, done, done + n));
+            memory.writeBytes(physicalAddress(at), Arrays.copyOfRange(bytes, done, done + n));
             done += n;
         }
     }

@@ -1,5 +1,7 @@
 package dev.jiommu.pt;
 
+import java.util.Arrays;
+
 /**
  * One page-table format: its geometry (levels, index bits, page sizes) and the meaning of the bits
  * of its entries. Formats hold no state; {@link PageTable} (software, the driver side) and
@@ -64,7 +66,7 @@ public abstract class PageTableFormat {
         this.outputBits = outputBits;
         this.signExtended = signExtended;
         long sizes = 0;
-        java.util.Arrays.fill(levelOfShift, -1);
+        Arrays.fill(levelOfShift, -1);
         for (int l = 0; l < levels; l++) {
             sizes |= leafSizes[l];
             for (long s = leafSizes[l]; s != 0; s &= s - 1) {

@@ -3,15 +3,16 @@ package dev.jiommu.driver.mock;
 import dev.jiommu.errno.Errno;
 import dev.jiommu.errno.ErrnoException;
 import dev.jiommu.iommu.IommuDevice;
-import dev.jiommu.iommu.SelftestDeviceCaches;
 import dev.jiommu.iommu.IommuDomain;
 import dev.jiommu.iommu.IommuDriver;
 import dev.jiommu.iommu.ReservedRegion;
+import dev.jiommu.iommu.SelftestDeviceCaches;
 import dev.jiommu.iommu.SelftestDevices;
 import dev.jiommu.pt.Access;
 import dev.jiommu.pt.PageTableWalker;
 import dev.jiommu.pt.WalkResult;
 
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -104,7 +105,7 @@ public final class MockDevice implements IommuDevice, SelftestDeviceCaches {
     /** Clears cache slot {@code id}, or every slot for -1 (a vIOMMU invalidation). */
     synchronized void clearCache(int id) {
         if (id < 0) {
-            java.util.Arrays.fill(caches, 0);
+            Arrays.fill(caches, 0);
         } else {
             caches[id] = 0;
         }

@@ -8,15 +8,25 @@ import dev.jiommu.iommu.IommuDevice;
 import dev.jiommu.iommu.IommuDomain;
 import dev.jiommu.iommu.IommuDriver;
 import dev.jiommu.iommu.IommuNestedDomain;
+import dev.jiommu.iommu.IommuPagingDomain;
 import dev.jiommu.iommu.IommuViommu;
 import dev.jiommu.iommu.MmioRegistrar;
-import dev.jiommu.iommu.IommuPagingDomain;
 import dev.jiommu.iommu.PagingDomainFlags;
 import dev.jiommu.iommu.SelftestDevices;
 import dev.jiommu.mem.PhysicalMemory;
 
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * The kernel selftest's mock IOMMU (iommufd-uapi.md §8.3): one instance, devices made on demand,
@@ -49,7 +59,7 @@ public final class MockIommuDriver implements IommuDriver, SelftestDevices {
     public static final int PASID_RESERVED = 1024;
 
     /** Devices whose next attach at {@link #PASID_RESERVED} fails with ENOMEM. Guarded by this. */
-    private final java.util.Set<MockDevice> reservedPasidArmed = new java.util.HashSet<>();
+    private final Set<MockDevice> reservedPasidArmed = new HashSet<>();
     /** What each device has attached, per PASID (NO_PASID for the RID). Guarded by this. */
     private final Map<MockDevice, Map<Integer, IommuDomain>> attachments = new HashMap<>();
 
@@ -174,10 +184,10 @@ public final class MockIommuDriver implements IommuDriver, SelftestDevices {
             throw ErrnoException.of(Errno.EINVAL, "mock vIOMMU: iommu_viommu_selftest of %d bytes (8 to 24)", in.length);
         }
         int inData = data.u32(0);
-        java.lang.foreign.MemorySegment window = java.lang.foreign.Arena.ofAuto().allocate(2 * 4096, 4096);
-        window.set(java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED, 0, inData);
+        MemorySegment window = Arena.ofAuto().allocate(2 * 4096, 4096);
+        window.set(ValueLayout.JAVA_INT_UNALIGNED, 0, inData);
         long offset = mmio.register(window);
-        java.nio.ByteBuffer out = java.nio.ByteBuffer.allocate(24).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer out = ByteBuffer.allocate(24).order(ByteOrder.LITTLE_ENDIAN);
         out.putInt(inData).putInt(inData).putLong(offset).putLong(window.byteSize());
         return new MockViommu(this, parent, out.array());
     }
@@ -218,9 +228,9 @@ public final class MockIommuDriver implements IommuDriver, SelftestDevices {
     }
 
     /** {@return the devices on the mock bus, oldest first, so a test or demo can issue their DMA} */
-    public synchronized java.util.List<MockDevice> devices() {
-        java.util.List<MockDevice> devices = new java.util.ArrayList<>(attachments.keySet());
-        devices.sort(java.util.Comparator.comparingInt(MockDevice::number));
+    public synchronized List<MockDevice> devices() {
+        List<MockDevice> devices = new ArrayList<>(attachments.keySet());
+        devices.sort(Comparator.comparingInt(MockDevice::number));
         return devices;
     }
 

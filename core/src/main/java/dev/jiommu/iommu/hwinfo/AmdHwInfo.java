@@ -2,6 +2,7 @@ package dev.jiommu.iommu.hwinfo;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.Arrays;
 
 /**
  * {@code struct iommu_hw_info_amd} (16 bytes, type AMD = 4): efr u64 @0 and efr2 u64 @8, the
@@ -16,7 +17,7 @@ public record AmdHwInfo(long efr, long efr2) {
     }
 
     public static AmdHwInfo parse(byte[] bytes) {
-        ByteBuffer b = ByteBuffer.wrap(java.util.Arrays.copyOf(bytes, SIZE_BYTES)).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer b = ByteBuffer.wrap(Arrays.copyOf(bytes, SIZE_BYTES)).order(ByteOrder.LITTLE_ENDIAN);
         return new AmdHwInfo(b.getLong(0), b.getLong(8));
     }
 }

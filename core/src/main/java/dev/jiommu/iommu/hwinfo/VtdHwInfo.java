@@ -2,6 +2,7 @@ package dev.jiommu.iommu.hwinfo;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.Arrays;
 
 /**
  * {@code struct iommu_hw_info_vtd} (24 bytes, type INTEL_VTD = 1): flags u32 @0, reserved u32 @4,
@@ -19,7 +20,7 @@ public record VtdHwInfo(int flags, long capReg, long ecapReg) {
 
     /** {@return the struct read from {@code bytes} (shorter input reads as zero-filled)} */
     public static VtdHwInfo parse(byte[] bytes) {
-        ByteBuffer b = ByteBuffer.wrap(java.util.Arrays.copyOf(bytes, SIZE_BYTES)).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer b = ByteBuffer.wrap(Arrays.copyOf(bytes, SIZE_BYTES)).order(ByteOrder.LITTLE_ENDIAN);
         return new VtdHwInfo(b.getInt(0), b.getLong(8), b.getLong(16));
     }
 }

@@ -3,6 +3,8 @@ package dev.jiommu.pt.format;
 import dev.jiommu.pt.PageTableFormat;
 import dev.jiommu.pt.Prot;
 
+import java.util.Locale;
+
 /**
  * Arm VMSAv8-64 (LPAE) translation tables as an SMMUv3 walks them, stage 1 (a CD's TTB0) or
  * stage 2 (an STE's S2TTB), with a 4, 16 or 64 KiB granule, an input size (IAS, T0SZ = 64 − IAS)
@@ -191,7 +193,7 @@ public final class ArmLpae extends PageTableFormat {
     }
 
     private static String name(Stage stage, Granule granule, int ias, int oas) {
-        return "arm-lpae-" + stage.name().toLowerCase(java.util.Locale.ROOT) + "-" + (granule.bytes() >>> 10) + "k-ias" + ias + "-oas" + oas;
+        return "arm-lpae-" + stage.name().toLowerCase(Locale.ROOT) + "-" + (granule.bytes() >>> 10) + "k-ias" + ias + "-oas" + oas;
     }
 
     /** Pages at our level 0; blocks one level up (2M/32M/512M); 1 GiB blocks two levels up, for 4K only. */

@@ -1,5 +1,7 @@
 package dev.jiommu.pt.format;
 
+import java.util.Arrays;
+
 /** Builders for the per-level arrays a {@link dev.jiommu.pt.PageTableFormat} is made of. */
 final class Geometry {
     private Geometry() {
@@ -16,7 +18,7 @@ final class Geometry {
 
     static int[] uniform(int bits, int levels) {
         int[] out = new int[levels];
-        java.util.Arrays.fill(out, bits);
+        Arrays.fill(out, bits);
         return out;
     }
 
