@@ -1,19 +1,42 @@
 package dev.jiommu.pt;
 
+import dev.jiommu.errno.Errno;
 import dev.jiommu.mem.PhysicalMemory;
+import dev.jiommu.pt.FormatConfigs.FormatConfig;
 import dev.jiommu.pt.format.VtdSecondStage;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
 
+import static dev.jiommu.pt.PageTableAssertions.assertErrno;
 import static dev.jiommu.pt.PageTableAssertions.assertNotMapped;
 import static dev.jiommu.pt.PageTableAssertions.assertTranslates;
 import static dev.jiommu.pt.PageTableAssertions.leafCount;
 import static dev.jiommu.pt.PageTableAssertions.leafCountsByShift;
+import static dev.jiommu.pt.PageTableAssertions.snapshot;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /** {@link PageTable} rules the kernel ports do not reach: argument edges, restricted page sizes, unmap shapes, destroy. */
 class PageTableTest {
     private static final long SZ_2M = 1L << 21;
+
+    /** No map can reach past the output range, however long: lengths of 2^63 and more included (unsigned). */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("dev.jiommu.pt.FormatConfigs#all")
+    void mapRefusesLengthsPastTheOutputRange(FormatConfig config) {
+        try (PageTableFixture f = new PageTableFixture(config.format())) {
+            long granule = Long.lowestOneBit(f.format().pageSizes());
+            var before = snapshot(f.table, f.memory);
+            long outputSpan = 1L << f.format().outputBits();
+            assertErrno(Errno.ERANGE, () -> f.table.map(0, 0, outputSpan + granule, Prot.READ));
+            assertErrno(Errno.ERANGE, () -> f.table.map(0, granule, outputSpan, Prot.READ));
+            assertErrno(Errno.ERANGE, () -> f.table.map(0, 0, Long.MIN_VALUE, Prot.READ));
+            assertErrno(Errno.ERANGE, () -> f.table.map(0, 0, -granule, Prot.READ));
+            assertErrno(Errno.ERANGE, () -> f.table.map(granule, outputSpan, granule, Prot.READ));
+            assertThat(snapshot(f.table, f.memory)).isEqualTo(before);
+        }
+    }
 
     @Test
     void mapUsesOnlyThePageSizesTheTableWasGiven() {
