@@ -71,4 +71,15 @@ class DirtyBitmapTest {
         assertThatThrownBy(() -> new DirtyBitmap(0, -1, 1)).isInstanceOf(IllegalArgumentException.class);
         assertThatThrownBy(() -> new DirtyBitmap(0, 63, 1)).isInstanceOf(IllegalArgumentException.class);
     }
+
+    /** A bitmap covering pages past 2^64 would have to wrap; its last covered address then wrapped too and marks were lost. */
+    @Test
+    void constructorRefusesARangePastTheTopOfTheAddressSpace() {
+        assertThatThrownBy(() -> new DirtyBitmap(-PAGE, SHIFT, 2)).isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> new DirtyBitmap(1L << 62, 62, 4)).isInstanceOf(IllegalArgumentException.class);
+        DirtyBitmap top = new DirtyBitmap(-PAGE, SHIFT, 1);
+        top.mark(-PAGE, -1L);
+        assertThat(top.isSet(0)).isTrue();
+        assertThat(new DirtyBitmap(0, 62, 4).pages()).isEqualTo(4); // exactly 2^64 bytes is fine
+    }
 }
