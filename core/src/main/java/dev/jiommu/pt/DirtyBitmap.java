@@ -12,7 +12,9 @@ public final class DirtyBitmap {
     private final long[] words;
 
     public DirtyBitmap(long baseIova, int pageShift, long pages) {
-        if (pageShift < 0 || pageShift > 62 || pages <= 0 || (baseIova & ((1L << pageShift) - 1)) != 0) {
+        // The last page must end at or below 2^64: a wrapping range made mark() drop pages inside it.
+        if (pageShift < 0 || pageShift > 62 || pages <= 0 || (baseIova & ((1L << pageShift) - 1)) != 0
+                || Long.compareUnsigned(pages - 1, (-1L - baseIova) >>> pageShift) > 0) {
             throw new IllegalArgumentException(String.format("baseIova=0x%x pageShift=%d pages=%d", baseIova, pageShift, pages));
         }
         this.baseIova = baseIova;

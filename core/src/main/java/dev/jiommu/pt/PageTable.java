@@ -108,7 +108,8 @@ public final class PageTable {
         if ((pa & ((1L << minPageShift) - 1)) != 0) {
             throw ErrnoException.of(Errno.EINVAL, "%s map pa=0x%x: not aligned to the smallest page 0x%x", format.name(), pa, 1L << minPageShift);
         }
-        if (pa < 0 || outputLimit - pa < lengthBytes) {
+        // lengthBytes is unsigned: from 2^63 up it is negative here, and beyond every output range.
+        if (pa < 0 || lengthBytes < 0 || outputLimit - pa < lengthBytes) {
             throw ErrnoException.of(Errno.ERANGE, "%s map pa=0x%x lengthBytes=0x%x: beyond the %d-bit output range",
                     format.name(), pa, lengthBytes, format.outputBits());
         }
