@@ -1,6 +1,7 @@
 package dev.jiommu.pt;
 
 import dev.jiommu.pt.format.AmdV1;
+import dev.jiommu.pt.format.ArmLpae;
 import dev.jiommu.pt.format.MockFormat;
 import dev.jiommu.pt.format.VtdSecondStage;
 import dev.jiommu.pt.format.X86_64;
@@ -28,7 +29,7 @@ final class FormatConfigs {
         }
     }
 
-    /** The kernel's generic_pt KUnit configurations (iommu-hardware.md §7.2), plus our mock. */
+    /** The kernel's generic_pt KUnit configurations (iommu-hardware.md §7.2), our mock, and Arm LPAE. */
     static final List<FormatConfig> ALL = List.of(
             new FormatConfig(new VtdSecondStage(3), 39),
             new FormatConfig(new VtdSecondStage(4), 48),
@@ -41,7 +42,11 @@ final class FormatConfigs {
             new FormatConfig(new AmdV1(4), 48),
             new FormatConfig(new AmdV1(6), 64),
             new FormatConfig(new MockFormat(3), 38),
-            new FormatConfig(new MockFormat(5), 56));
+            new FormatConfig(new MockFormat(5), 56),
+            new FormatConfig(new ArmLpae(ArmLpae.Stage.S1, ArmLpae.Granule.SZ_4K, 48, 48), 48),
+            new FormatConfig(new ArmLpae(ArmLpae.Stage.S2, ArmLpae.Granule.SZ_4K, 40, 40), 40),  // concatenated start
+            new FormatConfig(new ArmLpae(ArmLpae.Stage.S1, ArmLpae.Granule.SZ_16K, 47, 48), 47),
+            new FormatConfig(new ArmLpae(ArmLpae.Stage.S2, ArmLpae.Granule.SZ_64K, 42, 42), 42));
 
     private FormatConfigs() {
     }

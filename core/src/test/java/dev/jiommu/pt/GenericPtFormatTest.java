@@ -148,7 +148,9 @@ class GenericPtFormatTest {
             long slotIova = slotZeroIova(level);
             assertThat(kindAt(slot, level)).as("%s level %d slot 0 before", format, level).isEqualTo(PageTableFormat.EMPTY);
 
-            for (long target : new long[] {clearLow(testOa, 12), 0, clearLow(maxOa, 12)}) {
+            // A table is aligned to its own size (a 16K or 64K granule's tables are bigger than a frame).
+            int tableShift = Math.max(12, Long.numberOfTrailingZeros(format.tableBytes(level - 1)));
+            for (long target : new long[] {clearLow(testOa, tableShift), 0, clearLow(maxOa, tableShift)}) {
                 long entry = format.tableEntry(target, level);
                 assertThat(format.kind(entry, level)).as("%s level %d table entry 0x%x kind", format, level, entry)
                         .isEqualTo(PageTableFormat.TABLE);
@@ -161,7 +163,8 @@ class GenericPtFormatTest {
             }
 
             // Through memory: the walker follows the pointer into a real, empty table and stops there.
-            long child = memory.allocateFrame();
+            long childBytes = Math.max(PhysicalMemory.FRAME_BYTES, format.tableBytes(level - 1));
+            long child = memory.allocate(childBytes, childBytes);
             memory.write64(slot, format.tableEntry(child, level));
             assertThat(kindAt(slot, level)).isEqualTo(PageTableFormat.TABLE);
             WalkResult result = new WalkResult();
@@ -174,7 +177,7 @@ class GenericPtFormatTest {
 
             memory.write64(slot, 0);
             assertThat(kindAt(slot, level)).isEqualTo(PageTableFormat.EMPTY);
-            memory.free(child, PhysicalMemory.FRAME_BYTES);
+            memory.free(child, childBytes);
         }
     }
 

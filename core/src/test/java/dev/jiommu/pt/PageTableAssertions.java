@@ -215,4 +215,10 @@ final class PageTableAssertions {
         }
         return -1;
     }
+
+    /** {@return the frames a table of {@code format} keeps when empty: its root (concatenated or big-granule roots take several)} */
+    static long rootTablePages(PageTableFormat format) {
+        return Math.max(dev.jiommu.mem.PhysicalMemory.FRAME_BYTES, format.tableBytes(format.topLevel()))
+                / dev.jiommu.mem.PhysicalMemory.FRAME_BYTES;
+    }
 }

@@ -411,14 +411,18 @@ class PageTableRandomizedTest {
                 probe(leaf.iova() - granule);
                 probe(leaf.last() + 1);
                 WalkStatus write = fixture.walker.walk(format, table.rootAddress(), inside, Access.WRITE, 0, result);
+                // An Arm writable page that a dirty read cleaned (DBM, read-only) takes writes only with
+                // hardware dirty updates on; the other formats record dirtiness beside the permission.
+                boolean writable = (leaf.prot() & Prot.WRITE) != 0 && (leaf.dirty() || !(format instanceof dev.jiommu.pt.format.ArmLpae));
                 assertThat(write).as("%s: write walk at 0x%x in %s: %s", context(), inside, leaf, result)
-                        .isEqualTo((leaf.prot() & Prot.WRITE) != 0 ? WalkStatus.OK : WalkStatus.PERMISSION);
+                        .isEqualTo(writable ? WalkStatus.OK : WalkStatus.PERMISSION);
             }
             for (int i = 0; i < PROBES; i++) {
                 probe(window() + clearLow(random.nextLong(windowBytes), Long.numberOfTrailingZeros(granule)));
             }
             if (expected.isEmpty()) {
-                assertThat(table.tablePages()).as("%s: an empty table keeps only its root", context()).isEqualTo(1);
+                assertThat(table.tablePages()).as("%s: an empty table keeps only its root", context())
+                        .isEqualTo(PageTableAssertions.rootTablePages(format));
             }
         }
 

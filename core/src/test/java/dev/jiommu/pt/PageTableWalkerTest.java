@@ -280,9 +280,10 @@ class PageTableWalkerTest {
             PageTableFormat format = f.format();
             long iova = spreadIova(format);
             f.table.map(iova, 0x8000_0000L, Long.lowestOneBit(format.pageSizes()), Prot.READ_WRITE);
-            long freed = f.memory.allocateFrame();
-            f.memory.free(freed, PhysicalMemory.FRAME_BYTES);
-            long[] missing = {freed, f.memory.endAddress(), clearLow(f.memory.baseAddress() - 1, 12)};
+            // Freed memory aligned for any granule's tables, so the entry can hold the address as is.
+            long freed = f.memory.allocate(64 << 10, 64 << 10);
+            f.memory.free(freed, 64 << 10);
+            long[] missing = {freed, f.memory.endAddress(), clearLow(f.memory.baseAddress() - 1, 16)};
             long[] path = pathTables(f.table, f.memory, iova);
             WalkResult result = new WalkResult();
             for (long bad : missing) {
