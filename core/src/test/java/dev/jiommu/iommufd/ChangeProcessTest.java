@@ -7,9 +7,9 @@ import org.junit.jupiter.api.Test;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * IOAS_CHANGE_PROCESS (iommufd-uapi.md §2.19, FIXTURE(change_process) in spirit: the kernel case
- * forks and reads /proc; here the two processes are two {@link PinAccounting}s and the counters are
- * read from them).
+ * IOAS_CHANGE_PROCESS (iommufd-uapi.md §2.19) beyond the kernel's one case, which
+ * {@link ChangeProcessBasicTest} ports: the two processes are two {@link PinAccounting}s and the
+ * counters are read from them.
  */
 class ChangeProcessTest extends IommufdFixture {
     @Test

@@ -6,10 +6,12 @@ import dev.jiommu.errno.Errno;
 import dev.jiommu.errno.ErrnoException;
 import dev.jiommu.iommu.IommuPagingDomain;
 import dev.jiommu.iommu.DriverHwInfo;
+import dev.jiommu.mem.DmaBuf;
 import dev.jiommu.mem.MemoryFile;
 import dev.jiommu.mem.PhysicalMemory;
 import dev.jiommu.mem.RegisteredUserMemory;
 import dev.jiommu.pt.DirtyBitmap;
+import dev.jiommu.pt.PageTable;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.function.Executable;
 
@@ -641,5 +643,59 @@ abstract class IommufdFixture {
      */
     MockDevice mockDevice(int stdevId) {
         return (MockDevice) ctx.objects.get(stdevId, ObjectType.SELFTEST, SelftestDevice.class).idev.device;
+    }
+
+    // ---- the selftest's dma-buf exporter (DMABUF_GET, DMABUF_REVOKE) and IOAS_MAP_FILE of a dma-buf -----------
+
+    /** DMABUF_GET; the kernel hands back an fd, the typed API the buffer itself. */
+    DmaBuf testCmdGetDmabuf(long length) {
+        DmaBuf buf = test.dmabufGet(length);
+        assertThat(buf.sizeBytes()).as("dma-buf size for a request of 0x%x bytes", length).isGreaterThanOrEqualTo(length);
+        return buf;
+    }
+
+    void testCmdRevokeDmabuf(DmaBuf buf, boolean revoked) {
+        test.dmabufRevoke(buf, revoked);
+    }
+
+    /** IOAS_MAP_FILE of [start, +length) of a dma-buf at an automatic IOVA, read and write. {@return the IOVA} */
+    long testIoctlIoasMapFileId(int ioasId, DmaBuf buf, long start, long length) {
+        return ctx.ioasMapFile(ioasId, Iommufd.MAP_WRITEABLE | Iommufd.MAP_READABLE, buf, start, length, 0);
+    }
+
+    void testErrIoctlIoasMapFileId(Errno errno, int ioasId, DmaBuf buf, long start, long length) {
+        assertErrno(errno, () -> testIoctlIoasMapFileId(ioasId, buf, start, length));
+    }
+
+    /** IOAS_MAP_FILE of a dma-buf exactly at {@code iova}, read and write. */
+    void testIoctlIoasMapFixedFileId(int ioasId, DmaBuf buf, long start, long length, long iova) {
+        assertThat(ctx.ioasMapFile(ioasId, Iommufd.MAP_FIXED_IOVA | Iommufd.MAP_WRITEABLE | Iommufd.MAP_READABLE, buf, start, length, iova))
+                .isEqualTo(iova);
+    }
+
+    /**
+     * What the dev tree's MD_CHECK_DMABUF (test op 24, not in mainline) checks, asked of the HWPT's
+     * mock domain directly: every mock page of [iova, +length) translates to the dma-buf's memory at
+     * {@code offset} onwards. Like the op, it refuses ranges that are not whole mock pages or that
+     * leave the buffer.
+     */
+    void testCmdCheckDmabuf(int hwptId, DmaBuf buf, long iova, long length, long offset) {
+        IommuPagingDomain domain = ctx.objects.get(hwptId, ObjectType.HWPT_PAGING, HwptPaging.class).domain;
+        long granule = Long.lowestOneBit(domain.pageSizes());
+        assertThat((iova | length | offset) & (granule - 1)).as("check_dmabuf alignment to 0x%x", granule).isZero();
+        assertThat(offset + length).as("check_dmabuf range end within the dma-buf").isLessThanOrEqualTo(buf.sizeBytes());
+        for (long off = 0; off < length; off += granule) {
+            assertThat(domain.iovaToPhys(iova + off)).as("hwpt %d iova 0x%x vs dma-buf offset 0x%x", hwptId, iova + off, offset + off)
+                    .isEqualTo(buf.physicalAddress(offset + off));
+        }
+    }
+
+    /** No mock page of [iova, +length) translates through the HWPT's domain (what a revoked dma-buf leaves). */
+    void checkMockIovaUnmapped(int hwptId, long iova, long length) {
+        IommuPagingDomain domain = ctx.objects.get(hwptId, ObjectType.HWPT_PAGING, HwptPaging.class).domain;
+        long granule = Long.lowestOneBit(domain.pageSizes());
+        for (long off = 0; off < length; off += granule) {
+            assertThat(domain.iovaToPhys(iova + off)).as("hwpt %d iova 0x%x", hwptId, iova + off).isEqualTo(PageTable.NOT_MAPPED);
+        }
     }
 }
