@@ -771,12 +771,11 @@ public final class IommufdContext implements Iommufd {
             for (IommufdObject object : objects.all()) {
                 if (object instanceof Ioas ioas) {
                     for (IoptArea area : ioas.iopt.areas()) {
-                        if (!(area.pages.source() instanceof MemoryFile) && !(area.pages.source() instanceof DmaBuf)) {
+                        // Only plain files: the kernel refuses dma-buf areas here too.
+                        if (!(area.pages.source() instanceof MemoryFile)) {
                             throw IommufdException.of(Errno.EINVAL, "ioas_change_process: %s of %s is not file-backed", area, ioas);
                         }
-                        if (area.pages.accounting() != null) {
-                            backings.add(area.pages);
-                        }
+                        backings.add(area.pages);
                     }
                 }
             }
