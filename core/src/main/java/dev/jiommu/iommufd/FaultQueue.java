@@ -4,7 +4,6 @@ import dev.jiommu.errno.Errno;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -104,44 +103,26 @@ final class FaultQueue extends IommufdObject {
 
     /** {@return the file for this queue; it holds a reference until closed} */
     IommufdFile openFile(IommufdContext context) {
-        get();
-        File file = new File(context);
-        context.openFile(file, file::release);
-        return file;
+        return new File(context).open();
     }
 
-    private final class File implements IommufdFile {
-        private final IommufdContext context;
-        private boolean closed;
-
+    private final class File extends QueueFile {
         File(IommufdContext context) {
-            this.context = context;
+            super(context, FaultQueue.this, FaultQueue.this);
         }
 
         @Override
-        public int read(byte[] buffer) {
-            synchronized (FaultQueue.this) {
-                return readLocked(buffer);
-            }
+        boolean readableLocked() {
+            return !pending.isEmpty();
         }
 
         @Override
-        public int read(byte[] buffer, Duration timeout) throws InterruptedException {
-            long deadline = System.nanoTime() + timeout.toNanos();
-            synchronized (FaultQueue.this) {
-                while (pending.isEmpty() && !closed) {
-                    long left = deadline - System.nanoTime();
-                    if (left <= 0) {
-                        return 0;
-                    }
-                    FaultQueue.this.wait(Math.max(1, left / 1_000_000));
-                }
-                return readLocked(buffer);
-            }
+        int otherPollBits() {
+            return POLLOUT;
         }
 
-        private int readLocked(byte[] buffer) {
-            checkOpen();
+        @Override
+        int readLocked(byte[] buffer) {
             if (buffer.length % FAULT_BYTES != 0) {
                 throw IommufdException.of(Errno.ESPIPE, "fault read of %d bytes: not a multiple of %d", buffer.length, FAULT_BYTES);
             }
@@ -162,62 +143,32 @@ final class FaultQueue extends IommufdObject {
         }
 
         @Override
-        public int write(byte[] buffer) {
-            synchronized (FaultQueue.this) {
-                checkOpen();
-                if (buffer.length % RESPONSE_BYTES != 0) {
-                    throw IommufdException.of(Errno.ESPIPE, "fault write of %d bytes: not a multiple of %d", buffer.length, RESPONSE_BYTES);
+        int writeLocked(byte[] buffer) {
+            if (buffer.length % RESPONSE_BYTES != 0) {
+                throw IommufdException.of(Errno.ESPIPE, "fault write of %d bytes: not a multiple of %d", buffer.length, RESPONSE_BYTES);
+            }
+            ByteBuffer in = ByteBuffer.wrap(buffer).order(ByteOrder.LITTLE_ENDIAN);
+            int done = 0;
+            while (in.remaining() >= RESPONSE_BYTES) {
+                int cookie = in.getInt();
+                int code = in.getInt();
+                IommufdException error = null;
+                if (code != RESPONSE_SUCCESS && code != RESPONSE_INVALID) {
+                    error = IommufdException.of(Errno.EINVAL, "page response code %d", code);
+                } else if (!awaiting.containsKey(cookie)) {
+                    error = IommufdException.of(Errno.EINVAL, "page response for unknown cookie %d", cookie);
                 }
-                ByteBuffer in = ByteBuffer.wrap(buffer).order(ByteOrder.LITTLE_ENDIAN);
-                int done = 0;
-                while (in.remaining() >= RESPONSE_BYTES) {
-                    int cookie = in.getInt();
-                    int code = in.getInt();
-                    IommufdException error = null;
-                    if (code != RESPONSE_SUCCESS && code != RESPONSE_INVALID) {
-                        error = IommufdException.of(Errno.EINVAL, "page response code %d", code);
-                    } else if (!awaiting.containsKey(cookie)) {
-                        error = IommufdException.of(Errno.EINVAL, "page response for unknown cookie %d", cookie);
+                if (error != null) {
+                    if (done == 0) {
+                        throw error;
                     }
-                    if (error != null) {
-                        if (done == 0) {
-                            throw error;
-                        }
-                        return done;
-                    }
-                    awaiting.remove(cookie);
-                    answered.add(new int[] {cookie, code});
-                    done += RESPONSE_BYTES;
+                    return done;
                 }
-                return done;
+                awaiting.remove(cookie);
+                answered.add(new int[] {cookie, code});
+                done += RESPONSE_BYTES;
             }
-        }
-
-        @Override
-        public int poll() {
-            synchronized (FaultQueue.this) {
-                return POLLOUT | (pending.isEmpty() ? 0 : POLLIN | POLLRDNORM);
-            }
-        }
-
-        @Override
-        public void close() {
-            context.closeFile(this, this::release);
-        }
-
-        /** Drops the file's reference; called once, under the context lock (or by the context's close). */
-        private void release() {
-            synchronized (FaultQueue.this) {
-                closed = true;
-                FaultQueue.this.notifyAll();
-            }
-            put();
-        }
-
-        private void checkOpen() {
-            if (closed) {
-                throw IommufdException.of(Errno.EBADF, "the fault queue file is closed");
-            }
+            return done;
         }
     }
 }

@@ -4,7 +4,6 @@ import dev.jiommu.errno.Errno;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.time.Duration;
 import java.util.ArrayDeque;
 
 /**
@@ -78,46 +77,21 @@ final class Veventq extends IommufdObject {
     }
 
     IommufdFile openFile(IommufdContext context) {
-        get();
-        File file = new File(context);
-        context.openFile(file, file::release);
-        return file;
+        return new File(context).open();
     }
 
-    private final class File implements IommufdFile {
-        private final IommufdContext context;
-        private boolean closed;
-
+    private final class File extends QueueFile {
         File(IommufdContext context) {
-            this.context = context;
+            super(context, Veventq.this, Veventq.this);
         }
 
         @Override
-        public int read(byte[] buffer) {
-            synchronized (Veventq.this) {
-                return readLocked(buffer);
-            }
+        boolean readableLocked() {
+            return !records.isEmpty();
         }
 
         @Override
-        public int read(byte[] buffer, Duration timeout) throws InterruptedException {
-            long deadline = System.nanoTime() + timeout.toNanos();
-            synchronized (Veventq.this) {
-                while (records.isEmpty() && !closed) {
-                    long left = deadline - System.nanoTime();
-                    if (left <= 0) {
-                        return 0;
-                    }
-                    Veventq.this.wait(Math.max(1, left / 1_000_000));
-                }
-                return readLocked(buffer);
-            }
-        }
-
-        private int readLocked(byte[] buffer) {
-            if (closed) {
-                throw IommufdException.of(Errno.EBADF, "the vEVENTQ file is closed");
-            }
+        int readLocked(byte[] buffer) {
             if (buffer.length < HEADER_BYTES) {
                 throw IommufdException.of(Errno.EINVAL, "vEVENTQ read of %d bytes: below the %d-byte header", buffer.length, HEADER_BYTES);
             }
@@ -133,31 +107,6 @@ final class Veventq extends IommufdObject {
                 }
             }
             return out.position();
-        }
-
-        @Override
-        public int write(byte[] buffer) {
-            throw IommufdException.of(Errno.EINVAL, "a vEVENTQ file takes no writes");
-        }
-
-        @Override
-        public int poll() {
-            synchronized (Veventq.this) {
-                return records.isEmpty() ? 0 : POLLIN | POLLRDNORM;
-            }
-        }
-
-        @Override
-        public void close() {
-            context.closeFile(this, this::release);
-        }
-
-        private void release() {
-            synchronized (Veventq.this) {
-                closed = true;
-                Veventq.this.notifyAll();
-            }
-            put();
         }
     }
 }
