@@ -3,15 +3,9 @@ package dev.jiommu.iommufd;
 import dev.jiommu.errno.Errno;
 import dev.jiommu.errno.ErrnoException;
 import dev.jiommu.iommu.DriverData;
-import dev.jiommu.iommu.DriverHwInfo;
-import dev.jiommu.iommu.InvalidationBatch;
-import dev.jiommu.iommu.InvalidationFailure;
 import dev.jiommu.iommu.IommuDevice;
 import dev.jiommu.iommu.IommuDriver;
-import dev.jiommu.iommu.IommuHwQueue;
-import dev.jiommu.iommu.IommuNestedDomain;
 import dev.jiommu.iommu.IommuPagingDomain;
-import dev.jiommu.iommu.IommuViommu;
 import dev.jiommu.iommu.SelftestDevices;
 import dev.jiommu.mem.DmaBuf;
 import dev.jiommu.mem.MemoryFile;
@@ -19,7 +13,6 @@ import dev.jiommu.mem.UserMemory;
 import dev.jiommu.pt.DirtyBitmap;
 import dev.jiommu.pt.Prot;
 
-import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.IdentityHashMap;
@@ -60,6 +53,8 @@ public final class IommufdContext implements Iommufd {
     private final VfioCompat vfio = new VfioCompat(this);
     final Attachments attachments = new Attachments(this);
     final MmioWindows mmio = new MmioWindows();
+    private final HwptOps hwpts = new HwptOps(this);
+    final ViommuOps viommus = new ViommuOps(this);
     private final SelftestOps selftest;
     private boolean mmAccounting;
     private boolean capSysResource = true;
@@ -355,411 +350,68 @@ public final class IommufdContext implements Iommufd {
         });
     }
 
-    // ---- hardware page tables, hardware info, dirty tracking ---------------------------------------------
+    // ---- hardware page tables, hardware info, dirty tracking, invalidation (HwptOps) ------------------
 
     @Override
     public int hwptAlloc(int flags, int devId, int ptId, int dataType, byte[] data, int faultId) {
-        return locked(() -> {
-            int length = data == null ? 0 : data.length;
-            if ((dataType == HWPT_DATA_NONE) != (length == 0)) {
-                throw IommufdException.of(Errno.EINVAL, "hwpt_alloc: data_type %d with data_len %d", dataType, length);
-            }
-            IommufdDevice idev = objects.get(devId, ObjectType.DEVICE, IommufdDevice.class);
-            IommufdObject pt = objects.find(ptId);
-            if (pt == null) {
-                throw IommufdException.of(Errno.EINVAL, "hwpt_alloc: no object with pt_id %d", ptId);
-            }
-            if (pt instanceof HwptPaging parent) {
-                return allocNested(flags, idev, parent, dataType, data, faultId).id();
-            }
-            if (pt instanceof Viommu viommu) {
-                return allocNestedThroughViommu(flags, idev, viommu, dataType, data, faultId).id();
-            }
-            if (!(pt instanceof Ioas ioas)) {
-                throw IommufdException.of(Errno.EINVAL, "hwpt_alloc: pt_id %d is a %s, not an IOAS or HWPT_PAGING", ptId, pt.type());
-            }
-            int known = HWPT_ALLOC_NEST_PARENT | HWPT_ALLOC_DIRTY_TRACKING | HWPT_ALLOC_FAULT_ID_VALID | HWPT_ALLOC_PASID;
-            if ((flags & ~known) != 0) {
-                throw IommufdException.of(Errno.EOPNOTSUPP, "hwpt_alloc: unknown flags 0x%x", flags & ~known);
-            }
-            FaultQueue fault = null;
-            if ((flags & HWPT_ALLOC_FAULT_ID_VALID) != 0) {
-                if ((flags & HWPT_ALLOC_NEST_PARENT) != 0) {
-                    throw IommufdException.of(Errno.EOPNOTSUPP, "hwpt_alloc: a nest parent cannot report faults");
-                }
-                fault = objects.get(faultId, ObjectType.FAULT, FaultQueue.class);
-            }
-            DriverData payload = length == 0 ? null : new DriverData(dataType, data);
-            HwptPaging hwpt = createPaging(ioas, idev.device, flags & ~HWPT_ALLOC_FAULT_ID_VALID, payload, false);
-            if (fault != null) {
-                hwpt.faultQueue(fault);
-            }
-            return hwpt.id();
-        });
-    }
-
-    /** The nested path of HWPT_ALLOC: a user stage 1 on a manual nest-parent HWPT of the same driver. */
-    private HwptNested allocNested(int flags, IommufdDevice idev, HwptPaging parent, int dataType, byte[] data, int faultId) {
-        if ((flags & ~(HWPT_ALLOC_FAULT_ID_VALID | HWPT_ALLOC_PASID)) != 0) {
-            throw IommufdException.of(Errno.EOPNOTSUPP, "hwpt_alloc nested: flags 0x%x", flags);
-        }
-        if (data == null || data.length == 0) {
-            throw IommufdException.of(Errno.EOPNOTSUPP, "hwpt_alloc nested: a nested HWPT needs a driver payload");
-        }
-        if (parent.auto() || (parent.domain.flags() & HWPT_ALLOC_NEST_PARENT) == 0
-                || parent.domain.driver() != idev.device.driver()) {
-            throw IommufdException.of(Errno.EINVAL, "hwpt_alloc nested: %s is not a manual nest parent of %s's IOMMU", parent, idev);
-        }
-        FaultQueue fault = (flags & HWPT_ALLOC_FAULT_ID_VALID) != 0 ? objects.get(faultId, ObjectType.FAULT, FaultQueue.class) : null;
-        int id = objects.reserve();
-        try {
-            IommuNestedDomain domain = idev.device.driver().allocNestedDomain(idev.device, parent.domain,
-                    flags & ~HWPT_ALLOC_FAULT_ID_VALID, new DriverData(dataType, data));
-            HwptNested hwpt = new HwptNested(parent, null, domain);
-            hwpt.id(id);
-            if (fault != null) {
-                hwpt.faultQueue(fault);
-            }
-            parent.get();
-            objects.publish(hwpt);
-            return hwpt;
-        } catch (RuntimeException e) {
-            objects.release(id);
-            throw e;
-        }
-    }
-
-    /** The vIOMMU path of HWPT_ALLOC: a nested HWPT sharing the vIOMMU's cache tags and device table. */
-    private HwptNested allocNestedThroughViommu(int flags, IommufdDevice idev, Viommu viommu, int dataType, byte[] data, int faultId) {
-        if (idev.device.driver() != viommu.driver) {
-            throw IommufdException.of(Errno.EINVAL, "hwpt_alloc: %s is not behind the IOMMU of %s", idev, viommu);
-        }
-        if ((flags & ~(HWPT_ALLOC_FAULT_ID_VALID | HWPT_ALLOC_PASID)) != 0) {
-            throw IommufdException.of(Errno.EOPNOTSUPP, "hwpt_alloc through %s: flags 0x%x", viommu, flags);
-        }
-        if (data == null || data.length == 0) {
-            throw IommufdException.of(Errno.EOPNOTSUPP, "hwpt_alloc through %s: a nested HWPT needs a driver payload", viommu);
-        }
-        FaultQueue fault = (flags & HWPT_ALLOC_FAULT_ID_VALID) != 0 ? objects.get(faultId, ObjectType.FAULT, FaultQueue.class) : null;
-        int id = objects.reserve();
-        try {
-            IommuNestedDomain domain = viommu.viommu.allocNestedDomain(idev.device, flags & ~HWPT_ALLOC_FAULT_ID_VALID,
-                    new DriverData(dataType, data));
-            HwptNested hwpt = new HwptNested(viommu.parent, viommu, domain);
-            hwpt.id(id);
-            if (fault != null) {
-                hwpt.faultQueue(fault);
-            }
-            viommu.get();
-            objects.publish(hwpt);
-            return hwpt;
-        } catch (RuntimeException e) {
-            objects.release(id);
-            throw e;
-        }
-    }
-
-    // ---- fault queues -------------------------------------------------------------------------------
-
-    @Override
-    public FaultQueueAlloc faultQueueAlloc(int flags) {
-        return locked(() -> {
-            if (flags != 0) {
-                throw IommufdException.of(Errno.EOPNOTSUPP, "fault_queue_alloc: flags 0x%x", flags);
-            }
-            FaultQueue queue = new FaultQueue();
-            queue.id(objects.reserve());
-            objects.publish(queue);
-            return new FaultQueueAlloc(queue.id(), queue.openFile(this));
-        });
-    }
-
-    /**
-     * Delivers a page-request group from (device, pasid) to the fault queue of the HWPT attached
-     * there. When nothing is attached at that PASID and the guest owns the device's PASID table, the
-     * request belongs to the nested HWPT on the RID, whose attachment the group then rides on.
-     */
-    void reportFault(IommufdDevice idev, int pasid, List<FaultQueue.Fault> faults) {
-        int slot = pasid;
-        Hwpt hwpt = idev.attached.get(pasid);
-        if (hwpt == null && pasid != IommuDriver.NO_PASID && idev.device.driver().userPasidTable()
-                && idev.rid() instanceof HwptNested) {
-            slot = IommuDriver.NO_PASID;
-            hwpt = idev.rid();
-        }
-        if (hwpt == null || hwpt.fault == null) {
-            throw IommufdException.of(Errno.EINVAL, "iopf on %s pasid %d: no fault-capable HWPT attached there", idev, pasid);
-        }
-        hwpt.fault.report(new FaultQueue.Group(faults, idev, slot));
-    }
-
-    // ---- vIOMMU, vDEVICE, MMIO windows ---------------------------------------------------------------
-
-    @Override
-    public ViommuAlloc viommuAlloc(int flags, int type, int devId, int hwptId, byte[] data) {
-        return locked(() -> {
-            if (flags != 0 || type == VIOMMU_TYPE_DEFAULT) {
-                throw IommufdException.of(Errno.EOPNOTSUPP, "viommu_alloc: flags 0x%x type %d", flags, type);
-            }
-            IommufdDevice idev = objects.get(devId, ObjectType.DEVICE, IommufdDevice.class);
-            HwptPaging parent = objects.get(hwptId, ObjectType.HWPT_PAGING, HwptPaging.class);
-            if ((parent.domain.flags() & HWPT_ALLOC_NEST_PARENT) == 0) {
-                throw IommufdException.of(Errno.EINVAL, "viommu_alloc: %s was not allocated as a nest parent", parent);
-            }
-            int id = objects.reserve();
-            long firstWindow = mmio.nextOffset();
-            Viommu made;
-            try {
-                IommuViommu viommu = idev.device.driver().allocViommu(idev.device, parent.domain, type,
-                        data == null || data.length == 0 ? null : new DriverData(type, data), mmio::reserve);
-                made = new Viommu(this, parent, viommu, idev.device.driver());
-                made.id(id);
-            } catch (RuntimeException e) {
-                mmio.claimSince(firstWindow, null);
-                objects.release(id);
-                throw e;
-            }
-            mmio.claimSince(firstWindow, made);
-            parent.get();
-            objects.publish(made);
-            return new ViommuAlloc(id, made.viommu.outData());
-        });
-    }
-
-    @Override
-    public int vdeviceAlloc(int viommuId, int devId, long virtId) {
-        return vdeviceAlloc(viommuId, devId, new long[] {virtId});
-    }
-
-    @Override
-    public int vdeviceAlloc(int viommuId, int devId, long[] virtIds) {
-        return locked(() -> {
-            Viommu viommu = objects.get(viommuId, ObjectType.VIOMMU, Viommu.class);
-            IommufdDevice idev = objects.get(devId, ObjectType.DEVICE, IommufdDevice.class);
-            if (idev.device.driver() != viommu.driver) {
-                throw IommufdException.of(Errno.EINVAL, "vdevice_alloc: %s is not behind the IOMMU of %s", idev, viommu);
-            }
-            if (virtIds.length != idev.device.physicalIdCount()) {
-                throw IommufdException.of(Errno.EINVAL, "vdevice_alloc: %s has %d physical IDs, %d virtual IDs given",
-                        idev, idev.device.physicalIdCount(), virtIds.length);
-            }
-            if (idev.vdevice != null) {
-                throw IommufdException.of(Errno.EEXIST, "vdevice_alloc: %s already has %s", idev, idev.vdevice);
-            }
-            for (int i = 0; i < virtIds.length; i++) {
-                if (viommu.byVirtId.containsKey(virtIds[i])) {
-                    throw IommufdException.of(Errno.EEXIST, "vdevice_alloc: virt_id 0x%x is already used in %s", virtIds[i], viommu);
-                }
-                for (int j = 0; j < i; j++) {
-                    if (virtIds[j] == virtIds[i]) {
-                        throw IommufdException.of(Errno.EEXIST, "vdevice_alloc: virt_id 0x%x given twice", virtIds[i]);
-                    }
-                }
-            }
-            int id = objects.reserve();
-            try {
-                viommu.viommu.vdeviceInit(idev.device, virtIds);
-            } catch (RuntimeException e) {
-                objects.release(id);
-                throw e;
-            }
-            Vdevice vdev = new Vdevice(viommu, idev, virtIds);
-            vdev.id(id);
-            for (long virtId : virtIds) {
-                viommu.byVirtId.put(virtId, vdev);
-            }
-            idev.vdevice = vdev;
-            viommu.get();
-            objects.publish(vdev);
-            return id;
-        });
-    }
-
-    @Override
-    public VeventqAlloc veventqAlloc(int flags, int viommuId, int type, int depth) {
-        return locked(() -> {
-            if (flags != 0 || type == 0) {
-                throw IommufdException.of(Errno.EOPNOTSUPP, "veventq_alloc: flags 0x%x type %d", flags, type);
-            }
-            if (depth == 0 || Integer.toUnsignedLong(depth) > (1L << 19)) {
-                throw IommufdException.of(Errno.EINVAL, "veventq_alloc: depth %s (1 to 2^19)", Integer.toUnsignedString(depth));
-            }
-            Viommu viommu = objects.get(viommuId, ObjectType.VIOMMU, Viommu.class);
-            if (viommu.eventQueues.containsKey(type)) {
-                throw IommufdException.of(Errno.EEXIST, "veventq_alloc: %s already has a queue of type 0x%x", viommu, type);
-            }
-            Veventq queue = new Veventq(viommu, type, depth);
-            queue.id(objects.reserve());
-            viommu.get();
-            viommu.eventQueues.put(type, queue);
-            objects.publish(queue);
-            return new VeventqAlloc(queue.id(), queue.openFile(this));
-        });
-    }
-
-    /**
-     * Reports a vIOMMU event of {@code type} for its guest; EOPNOTSUPP when the vIOMMU has no queue
-     * of that type (the event is dropped, as the kernel drops it).
-     */
-    void reportVevent(Viommu viommu, int type, byte[] payload) {
-        Veventq queue = viommu.eventQueues.get(type);
-        if (queue == null) {
-            throw IommufdException.of(Errno.EOPNOTSUPP, "%s has no vEVENTQ of type 0x%x", viommu, type);
-        }
-        queue.report(payload);
-    }
-
-    @Override
-    public int hwQueueAlloc(int flags, int viommuId, int type, int index, long nestingParentIova, long lengthBytes) {
-        return locked(() -> {
-            if (flags != 0 || type == 0) {
-                throw IommufdException.of(Errno.EOPNOTSUPP, "hw_queue_alloc: flags 0x%x type %d", flags, type);
-            }
-            if (lengthBytes == 0) {
-                throw IommufdException.of(Errno.EINVAL, "hw_queue_alloc: zero length");
-            }
-            long last = nestingParentIova + lengthBytes - 1;
-            if (Long.compareUnsigned(last, nestingParentIova) < 0) {
-                throw IommufdException.of(Errno.EOVERFLOW, "hw_queue_alloc iova=0x%x length=0x%x: wraps", nestingParentIova, lengthBytes);
-            }
-            Viommu viommu = objects.get(viommuId, ObjectType.VIOMMU, Viommu.class);
-            // Pin the CPU pages under the queue through an internal access, and require them contiguous.
-            long first = nestingParentIova & -UserMemory.PAGE_BYTES;
-            long pinnedBytes = ((last | (UserMemory.PAGE_BYTES - 1)) + 1) - first;
-            IoPagetable iopt = viommu.parent.ioas.iopt;
-            long[] pages = iopt.accessPin(first, pinnedBytes, false);
-            try {
-                for (int i = 1; i < pages.length; i++) {
-                    if (pages[i] != pages[0] + i * UserMemory.PAGE_BYTES) {
-                        throw IommufdException.of(Errno.EFAULT, "hw_queue_alloc: the queue memory is not physically contiguous");
-                    }
-                }
-                long pa = pages[0] + (nestingParentIova - first);
-                IommuHwQueue queue = viommu.viommu.hwQueueAlloc(type, index, nestingParentIova, pa, lengthBytes);
-                HwQueue dependency = queue.dependsOn() < 0 ? null : viommu.hwQueues.get(List.of(type, queue.dependsOn()));
-                HwQueue object = new HwQueue(viommu, queue, type, index, dependency, first, pinnedBytes);
-                object.id(objects.reserve());
-                iopt.lock(first, pinnedBytes, +1);
-                if (dependency != null) {
-                    dependency.get();
-                }
-                viommu.get();
-                viommu.hwQueues.put(List.of(type, index), object);
-                objects.publish(object);
-                return object.id();
-            } catch (RuntimeException e) {
-                iopt.accessUnpin(first, pinnedBytes);
-                throw e;
-            }
-        });
-    }
-
-    @Override
-    public MmioMapping mmap(long offset, long lengthBytes) {
-        return locked(() -> {
-            MemorySegment memory = mmio.map(offset, lengthBytes);
-            return new MmioMapping(offset, memory, () -> lockedRun(() -> mmio.unmap(offset)));
-        });
+        return hwpts.hwptAlloc(flags, devId, ptId, dataType, data, faultId);
     }
 
     @Override
     public int hwptInvalidate(int hwptId, int dataType, int entryLen, int entryNum, byte[] entries) {
-        return locked(() -> {
-            if (entryNum != 0 && (entries == null || entryLen == 0)) {
-                throw IommufdException.of(Errno.EINVAL, "hwpt_invalidate: %d entries %s", entryNum,
-                        entries == null ? "at a null data_uptr" : "of 0 bytes").withProgress(0);
-            }
-            IommufdObject target = objects.find(hwptId);
-            if (target == null) {
-                throw IommufdException.of(Errno.ENOENT, "hwpt_invalidate: no object with id %d", hwptId).withProgress(0);
-            }
-            InvalidationBatch batch = new InvalidationBatch(dataType, entryLen, entryNum, entries == null ? new byte[0] : entries);
-            try {
-                return switch (target) {
-                    case HwptNested nested -> nested.domain.invalidate(batch);
-                    case Viommu viommu -> viommu.viommu.invalidate(batch, viommu::device);
-                    default -> throw IommufdException.of(Errno.EINVAL, "hwpt_invalidate: %s is not a nested HWPT or vIOMMU", target)
-                            .withProgress(0);
-                };
-            } catch (InvalidationFailure e) {
-                throw IommufdException.from(e).withProgress(e.handled());
-            }
-        });
+        return hwpts.hwptInvalidate(hwptId, dataType, entryLen, entryNum, entries);
     }
 
     @Override
     public HwInfo getHwInfo(int devId, int flags, int inDataType) {
-        return locked(() -> {
-            if ((flags & ~HW_INFO_FLAG_INPUT_TYPE) != 0) {
-                throw IommufdException.of(Errno.EOPNOTSUPP, "get_hw_info: unknown flags 0x%x", flags);
-            }
-            int type = (flags & HW_INFO_FLAG_INPUT_TYPE) != 0 ? inDataType : DriverHwInfo.TYPE_DEFAULT;
-            IommuDevice device = objects.get(devId, ObjectType.DEVICE, IommufdDevice.class).device;
-            DriverHwInfo info = device.driver().hwInfo(device, type);
-            long caps = (device.dirtyTrackingCapable() ? HW_CAP_DIRTY_TRACKING : 0)
-                    | (device.atsCapable() ? 0 : HW_CAP_PCI_ATS_NOT_SUPPORTED);
-            return new HwInfo(info.type(), info.bytes(), device.pasidBits(), caps);
-        });
+        return hwpts.getHwInfo(devId, flags, inDataType);
     }
 
     @Override
     public void hwptSetDirtyTracking(int hwptId, int flags) {
-        lockedRun(() -> {
-            if ((flags & ~DIRTY_TRACKING_ENABLE) != 0) {
-                throw IommufdException.of(Errno.EOPNOTSUPP, "set_dirty_tracking: unknown flags 0x%x", flags);
-            }
-            HwptPaging hwpt = objects.get(hwptId, ObjectType.HWPT_PAGING, HwptPaging.class);
-            if ((hwpt.domain.flags() & HWPT_ALLOC_DIRTY_TRACKING) == 0) {
-                throw IommufdException.of(Errno.EOPNOTSUPP, "set_dirty_tracking: %s was not allocated with DIRTY_TRACKING", hwpt);
-            }
-            boolean enable = (flags & DIRTY_TRACKING_ENABLE) != 0;
-            if (enable) {
-                // Start from a clean snapshot: whatever was dirty before tracking does not count.
-                for (IoptArea area : hwpt.ioas.iopt.areas()) {
-                    DirtyBitmap scratch = new DirtyBitmap(area.iova & -UserMemory.PAGE_BYTES,
-                            UserMemory.PAGE_SHIFT, (area.last - (area.iova & -UserMemory.PAGE_BYTES)) / UserMemory.PAGE_BYTES + 1);
-                    hwpt.domain.readAndClearDirty(area.iova, area.lengthBytes(), scratch, false);
-                }
-            }
-            hwpt.domain.setDirtyTracking(enable);
-            hwpt.dirtyTracking = enable;
-        });
+        hwpts.hwptSetDirtyTracking(hwptId, flags);
     }
 
     @Override
     public DirtyBitmap hwptGetDirtyBitmap(int hwptId, int flags, long iova, long lengthBytes, long pageSize) {
-        return locked(() -> {
-            if ((flags & ~GET_DIRTY_BITMAP_NO_CLEAR) != 0) {
-                throw IommufdException.of(Errno.EOPNOTSUPP, "get_dirty_bitmap: unknown flags 0x%x", flags);
-            }
-            HwptPaging hwpt = objects.get(hwptId, ObjectType.HWPT_PAGING, HwptPaging.class);
-            long last = iova + lengthBytes - 1;
-            if (lengthBytes == 0 || Long.compareUnsigned(last, iova) < 0 || last == -1L) {
-                throw IommufdException.of(Errno.EOVERFLOW, "get_dirty_bitmap iova=0x%x length=0x%x: wraps", iova, lengthBytes);
-            }
-            long alignment = hwpt.ioas.iopt.alignment();
-            if (((iova | (last + 1)) & (alignment - 1)) != 0) {
-                throw IommufdException.of(Errno.EINVAL, "get_dirty_bitmap iova=0x%x length=0x%x: not aligned to 0x%x", iova, lengthBytes, alignment);
-            }
-            if (pageSize == 0 || Long.bitCount(pageSize) != 1 || ((iova | (last + 1)) & (pageSize - 1)) != 0) {
-                throw IommufdException.of(Errno.EINVAL, "get_dirty_bitmap iova=0x%x length=0x%x: page_size 0x%x unusable",
-                        iova, lengthBytes, pageSize);
-            }
-            if ((hwpt.domain.flags() & HWPT_ALLOC_DIRTY_TRACKING) == 0) {
-                throw IommufdException.of(Errno.EOPNOTSUPP, "get_dirty_bitmap: %s does not track dirty pages", hwpt);
-            }
-            DirtyBitmap bitmap = new DirtyBitmap(iova, Long.numberOfTrailingZeros(pageSize), lengthBytes / pageSize);
-            // Only mapped areas are walked: holes are clean, and the walk never leaves the aperture.
-            for (IoptArea area : hwpt.ioas.iopt.areas()) {
-                if (Long.compareUnsigned(area.last, iova) < 0 || Long.compareUnsigned(area.iova, last) > 0) {
-                    continue;
-                }
-                long from = Long.compareUnsigned(area.iova, iova) < 0 ? iova : area.iova;
-                long to = Long.compareUnsigned(area.last, last) > 0 ? last : area.last;
-                hwpt.domain.readAndClearDirty(from, to - from + 1, bitmap, (flags & GET_DIRTY_BITMAP_NO_CLEAR) != 0);
-            }
-            return bitmap;
-        });
+        return hwpts.hwptGetDirtyBitmap(hwptId, flags, iova, lengthBytes, pageSize);
+    }
+
+    // ---- fault queues, vIOMMU, vDEVICE, vEVENTQ, HW queues, MMIO windows (ViommuOps) ----------------
+
+    @Override
+    public FaultQueueAlloc faultQueueAlloc(int flags) {
+        return viommus.faultQueueAlloc(flags);
+    }
+
+    @Override
+    public ViommuAlloc viommuAlloc(int flags, int type, int devId, int hwptId, byte[] data) {
+        return viommus.viommuAlloc(flags, type, devId, hwptId, data);
+    }
+
+    @Override
+    public int vdeviceAlloc(int viommuId, int devId, long virtId) {
+        return viommus.vdeviceAlloc(viommuId, devId, virtId);
+    }
+
+    @Override
+    public int vdeviceAlloc(int viommuId, int devId, long[] virtIds) {
+        return viommus.vdeviceAlloc(viommuId, devId, virtIds);
+    }
+
+    @Override
+    public VeventqAlloc veventqAlloc(int flags, int viommuId, int type, int depth) {
+        return viommus.veventqAlloc(flags, viommuId, type, depth);
+    }
+
+    @Override
+    public int hwQueueAlloc(int flags, int viommuId, int type, int index, long nestingParentIova, long lengthBytes) {
+        return viommus.hwQueueAlloc(flags, viommuId, type, index, nestingParentIova, lengthBytes);
+    }
+
+    @Override
+    public MmioMapping mmap(long offset, long lengthBytes) {
+        return viommus.mmap(offset, lengthBytes);
     }
 
     // ---- IOAS_CHANGE_PROCESS --------------------------------------------------------------------------

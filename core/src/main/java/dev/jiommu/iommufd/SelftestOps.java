@@ -164,7 +164,7 @@ final class SelftestOps implements IommufdSelftest {
             IommufdDevice idev = context.objects.get(devId, ObjectType.DEVICE, IommufdDevice.class);
             int flags = FaultQueue.FLAG_LAST_PAGE | (pasid != 0 ? FaultQueue.FLAG_PASID_VALID : 0);
             int slot = pasid != 0 ? pasid : IommuDriver.NO_PASID;
-            context.reportFault(idev, slot, List.of(new FaultQueue.Fault(flags, devId, pasid, grpid, perm, addr)));
+            context.viommus.reportFault(idev, slot, List.of(new FaultQueue.Fault(flags, devId, pasid, grpid, perm, addr)));
         });
     }
 
@@ -178,7 +178,7 @@ final class SelftestOps implements IommufdSelftest {
             }
             long virtId = idev.vdevice.virtIds[0];
             byte[] payload = {(byte) virtId, (byte) (virtId >>> 8), (byte) (virtId >>> 16), (byte) (virtId >>> 24)};
-            context.reportVevent(nested.viommu, VEVENTQ_TYPE_SELFTEST, payload);
+            context.viommus.reportVevent(nested.viommu, VEVENTQ_TYPE_SELFTEST, payload);
         });
     }
 
