@@ -81,6 +81,8 @@ class IommufdTest extends IommufdFixture {
     void set_iommu_cmd() {
         assertErrno(Errno.ENODEV, () -> ctx.vfio().setIommu(VfioContainer.TYPE1V2_IOMMU));
         assertErrno(Errno.ENODEV, () -> ctx.vfio().setIommu(VfioContainer.TYPE1_IOMMU));
+        // vfio_compat.c checks the type first: a bad type is EINVAL even without a compat IOAS.
+        assertErrno(Errno.EINVAL, () -> ctx.vfio().setIommu(VfioContainer.UNMAP_ALL));
     }
 
     @Test
