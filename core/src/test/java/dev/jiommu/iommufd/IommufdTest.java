@@ -47,6 +47,15 @@ class IommufdTest extends IommufdFixture {
         testErrIoctlOptionSet(Errno.ENOENT, Iommufd.OPTION_HUGE_PAGES, 0, 0);
     }
 
+    /** MD_CHECK_REFS reads each page as get_user_pages_fast does: an unmapped one is EFAULT, not "0 pins". */
+    @Test
+    void mdCheckRefsFaultsOnUnmappedPagesAndRefusesAWrappingRange() {
+        assertErrno(Errno.EFAULT, () -> test.mdCheckRefs(0x1000, PAGE_SIZE, 0));
+        assertErrno(Errno.EFAULT, () -> test.mdCheckRefs(buffer, BUFFER_VA + (1L << 40), 0));
+        assertErrno(Errno.EINVAL, () -> test.mdCheckRefs(-PAGE_SIZE, 2 * PAGE_SIZE, 0));
+        test.mdCheckRefs(buffer, 0, 5);
+    }
+
     // ---- VFIO compatibility on a context with no compat IOAS ------------------------------------------
 
     @Test
