@@ -149,11 +149,13 @@ final class HwptCommands {
             throw ErrnoException.of(Errno.EINVAL, "hwpt_invalidate: %d entries of %d bytes at 0x%x", entries, entryBytes, s.dataUptr());
         }
         Iommufd iommufd = call.iommufd();
-        int len = (int) entryBytes;
         if (entries == 0) {
-            s.entryNum(iommufd.hwptInvalidate(s.hwptId(), s.dataType(), len, 0, UserData.NONE));
+            // Only the type is checked; entry_len is not bounded then, and any length past an int's is as good as its largest.
+            int anyLen = (int) Math.min(entryBytes, Integer.MAX_VALUE);
+            s.entryNum(iommufd.hwptInvalidate(s.hwptId(), s.dataType(), anyLen, 0, UserData.NONE));
             return 0;
         }
+        int len = (int) entryBytes;
         int perBatch = Math.max(1, INVALIDATE_BATCH_BYTES / len);
         int done = 0;
         while (done < entries) {
