@@ -7,7 +7,10 @@ import static dev.jiommu.abi.Layouts.U16;
 import static dev.jiommu.abi.Layouts.U32;
 import static java.lang.foreign.MemoryLayout.structLayout;
 
-/** {@code struct vfio_iommu_type1_info_cap_iova_range} (the IOVA_RANGE capability of VFIO_IOMMU_GET_INFO, 16 bytes and then {@code nr_iovas} ranges); each range is 16 bytes {start, end}, end inclusive. */
+/**
+ * {@code struct vfio_iommu_type1_info_cap_iova_range} (the IOVA_RANGE capability of VFIO_IOMMU_GET_INFO,
+ * 16 bytes and then {@code nr_iovas} ranges); each range is 16 bytes {start, end}, end inclusive.
+ */
 public final class VfioIommuType1InfoCapIovaRangeStruct {
     public static final StructLayout LAYOUT = structLayout(
             U16.withName("id"),

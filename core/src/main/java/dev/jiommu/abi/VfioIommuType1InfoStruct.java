@@ -7,7 +7,10 @@ import static dev.jiommu.abi.Layouts.U32;
 import static dev.jiommu.abi.Layouts.U64;
 import static java.lang.foreign.MemoryLayout.structLayout;
 
-/** {@code struct vfio_iommu_type1_info} (VFIO_IOMMU_GET_INFO, 24 bytes; 16 before capabilities); a chain of capabilities may follow it, within {@code argsz}. */
+/**
+ * {@code struct vfio_iommu_type1_info} (VFIO_IOMMU_GET_INFO, 24 bytes; 16 before capabilities); a chain
+ * of capabilities may follow it, within {@code argsz}.
+ */
 public final class VfioIommuType1InfoStruct {
     public static final StructLayout LAYOUT = structLayout(
             U32.withName("argsz"),
