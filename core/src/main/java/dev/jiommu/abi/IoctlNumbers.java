@@ -35,6 +35,16 @@ public final class IoctlNumbers {
     public static final int HW_QUEUE_ALLOC = io(0x94);
     public static final int TEST_CMD = io(0xa0);
 
+    /** The VFIO container ioctls iommufd answers on the same fd (§7): {@code _IO(';', VFIO_BASE + n)}. */
+    public static final int VFIO_GET_API_VERSION = io(VFIO_BASE);
+    public static final int VFIO_CHECK_EXTENSION = io(VFIO_BASE + 1);
+    public static final int VFIO_SET_IOMMU = io(VFIO_BASE + 2);
+    public static final int VFIO_IOMMU_GET_INFO = io(VFIO_BASE + 12);
+    public static final int VFIO_IOMMU_MAP_DMA = io(VFIO_BASE + 13);
+    public static final int VFIO_IOMMU_UNMAP_DMA = io(VFIO_BASE + 14);
+    /** Not supported by iommufd: ENOTTY. */
+    public static final int VFIO_IOMMU_DIRTY_PAGES = io(VFIO_BASE + 17);
+
     private IoctlNumbers() {
     }
 

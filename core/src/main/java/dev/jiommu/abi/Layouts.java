@@ -30,4 +30,18 @@ public final class Layouts {
         MemoryLayout element = layout.select(groupElement(field));
         return offset(layout, field) + element.byteSize();
     }
+
+    /** {@return the absolute byte offset of a nested field, e.g. ("union", "dirty", "iova")} */
+    public static long offset(StructLayout layout, String first, String... rest) {
+        return layout.byteOffset(path(first, rest));
+    }
+
+    private static MemoryLayout.PathElement[] path(String first, String... rest) {
+        MemoryLayout.PathElement[] path = new MemoryLayout.PathElement[rest.length + 1];
+        path[0] = groupElement(first);
+        for (int i = 0; i < rest.length; i++) {
+            path[i + 1] = groupElement(rest[i]);
+        }
+        return path;
+    }
 }

@@ -33,6 +33,8 @@ public enum Errno {
     ENOSYS(38),
     EBADE(52),
     EOVERFLOW(75),
+    /** "File descriptor in bad state": what the selftest's access ops return for an fd that is no access. */
+    EBADFD(77),
     EMSGSIZE(90),
     EOPNOTSUPP(95),
     EADDRINUSE(98),

@@ -191,7 +191,7 @@ final class HwptOps {
                 // Start from a clean snapshot: whatever was dirty before tracking does not count.
                 for (IoptArea area : hwpt.ioas.iopt.areas()) {
                     DirtyBitmap scratch = new DirtyBitmap(area.iova & -UserMemory.PAGE_BYTES,
-                            UserMemory.PAGE_SHIFT, (area.last - (area.iova & -UserMemory.PAGE_BYTES)) / UserMemory.PAGE_BYTES + 1);
+                            UserMemory.PAGE_SHIFT, ((area.last - (area.iova & -UserMemory.PAGE_BYTES)) >>> UserMemory.PAGE_SHIFT) + 1);
                     hwpt.domain.readAndClearDirty(area.iova, area.lengthBytes(), scratch, false);
                 }
             }
@@ -221,7 +221,9 @@ final class HwptOps {
             if ((hwpt.domain.flags() & HWPT_ALLOC_DIRTY_TRACKING) == 0) {
                 throw IommufdException.of(Errno.EOPNOTSUPP, "get_dirty_bitmap: %s does not track dirty pages", hwpt);
             }
-            DirtyBitmap bitmap = new DirtyBitmap(iova, Long.numberOfTrailingZeros(pageSize), lengthBytes / pageSize);
+            // lengthBytes is unsigned and may pass 2^63: shift, never divide.
+            int pageShift = Long.numberOfTrailingZeros(pageSize);
+            DirtyBitmap bitmap = new DirtyBitmap(iova, pageShift, lengthBytes >>> pageShift);
             // Only mapped areas are walked: holes are clean, and the walk never leaves the aperture.
             for (IoptArea area : hwpt.ioas.iopt.areas()) {
                 if (Long.compareUnsigned(area.last, iova) < 0 || Long.compareUnsigned(area.iova, last) > 0) {

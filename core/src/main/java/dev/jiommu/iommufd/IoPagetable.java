@@ -338,17 +338,22 @@ final class IoPagetable {
                 break;
             }
             if (!all && (Long.compareUnsigned(area.iova, iova) < 0 || Long.compareUnsigned(area.last, last) > 0)) {
-                throw IommufdException.of(Errno.ENOENT, "unmap [0x%x, 0x%x]: %s is not wholly inside", iova, last, area);
+                throw IommufdException.of(Errno.ENOENT, "unmap [0x%x, 0x%x]: %s is not wholly inside", iova, last, area)
+                        .withProgressBytes(unmapped);
             }
             if (area.locks > 0) {
-                throw IommufdException.of(Errno.EBUSY, "unmap: %s is locked by a HW queue", area);
+                throw IommufdException.of(Errno.EBUSY, "unmap: %s is locked by a HW queue", area).withProgressBytes(unmapped);
             }
-            releaseAccessItems(area);
+            try {
+                releaseAccessItems(area);
+            } catch (IommufdException e) {
+                throw e.withProgressBytes(unmapped);
+            }
             removeArea(area);
             unmapped += area.lengthBytes();
         }
         if (unmapped == 0 && !all) {
-            throw IommufdException.of(Errno.ENOENT, "unmap [0x%x, 0x%x]: nothing mapped there", iova, last);
+            throw IommufdException.of(Errno.ENOENT, "unmap [0x%x, 0x%x]: nothing mapped there", iova, last).withProgressBytes(0);
         }
         return unmapped;
     }

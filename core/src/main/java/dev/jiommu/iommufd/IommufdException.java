@@ -12,6 +12,7 @@ import java.util.Locale;
  */
 public final class IommufdException extends ErrnoException {
     private int progress = -1;
+    private long progressBytes = -1;
 
     public IommufdException(Errno errno, String message) {
         super(errno, message);
@@ -24,6 +25,19 @@ public final class IommufdException extends ErrnoException {
 
     IommufdException withProgress(int handled) {
         this.progress = handled;
+        return this;
+    }
+
+    /**
+     * {@return the bytes an unmap had already removed when it failed (VFIO UNMAP_DMA writes them
+     * back even on failure), or -1 when it failed before unmapping anything was tried}
+     */
+    public long progressBytes() {
+        return progressBytes;
+    }
+
+    IommufdException withProgressBytes(long bytes) {
+        this.progressBytes = bytes;
         return this;
     }
 

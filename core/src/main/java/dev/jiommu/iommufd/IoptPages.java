@@ -1,5 +1,6 @@
 package dev.jiommu.iommufd;
 
+import dev.jiommu.errno.Errno;
 import dev.jiommu.errno.ErrnoException;
 import dev.jiommu.mem.PinnedPages;
 import dev.jiommu.mem.UserMemory;
@@ -16,6 +17,10 @@ import static dev.jiommu.mem.UserMemory.PAGE_SHIFT;
  * <p>Page indexes count CPU pages from the page holding {@link #start()}. Guarded by the context lock.
  */
 final class IoptPages {
+    /** Pages per chunk of per-page state. */
+    private static final int CHUNK_SHIFT = 12;
+    private static final int CHUNK_PAGES = 1 << CHUNK_SHIFT;
+
     private final UserMemory source;
     private final long start;
     private final long lengthBytes;
@@ -24,8 +29,13 @@ final class IoptPages {
     /** Who is charged for the pins (null for device memory, which nobody pins); IOAS_CHANGE_PROCESS moves it. */
     private PinAccounting accounting;
     private final long firstPageAddress;
-    private final long[] physical;
-    private final int[] users;
+    /*
+     * Per-page state in chunks made on first use: a backing may span far more VA than is ever
+     * pinned (a map into an IOAS without a domain pins nothing and checks no VA), so the memory
+     * this takes follows the pinned pages, not the length.
+     */
+    private final long[][] physical;
+    private final int[][] users;
     /** Areas (in any IOAS) that use this backing. */
     private int areaRefs;
 
@@ -38,9 +48,34 @@ final class IoptPages {
         this.accountingMode = mode;
         this.firstPageAddress = start & -PAGE_BYTES;
         long lastPage = (start + lengthBytes - 1) >>> PAGE_SHIFT;
-        int count = Math.toIntExact(lastPage - (firstPageAddress >>> PAGE_SHIFT) + 1);
-        this.physical = new long[count];
-        this.users = new int[count];
+        long count = lastPage - (firstPageAddress >>> PAGE_SHIFT) + 1;
+        if (count > Integer.MAX_VALUE) {
+            // Page indexes are ints: 8 TiB per mapping. The kernel would take more, but no caller has that much memory.
+            throw IommufdException.of(Errno.ENOMEM, "map of 0x%x bytes: more than 2^31 pages", lengthBytes);
+        }
+        int chunks = (int) ((count + CHUNK_PAGES - 1) >>> CHUNK_SHIFT);
+        this.physical = new long[chunks][];
+        this.users = new int[chunks][];
+    }
+
+
+    private int usersOf(int index) {
+        int[] chunk = users[index >>> CHUNK_SHIFT];
+        return chunk == null ? 0 : chunk[index & (CHUNK_PAGES - 1)];
+    }
+
+    private void set(int index, int userCount, long physicalAddress) {
+        int c = index >>> CHUNK_SHIFT;
+        if (users[c] == null) {
+            users[c] = new int[CHUNK_PAGES];
+            physical[c] = new long[CHUNK_PAGES];
+        }
+        users[c][index & (CHUNK_PAGES - 1)] = userCount;
+        physical[c][index & (CHUNK_PAGES - 1)] = physicalAddress;
+    }
+
+    private void addUsers(int index, int delta) {
+        users[index >>> CHUNK_SHIFT][index & (CHUNK_PAGES - 1)] += delta;
     }
 
     UserMemory source() {
@@ -72,22 +107,26 @@ final class IoptPages {
 
     /** {@return the physical address of pinned page {@code index}} */
     long physical(int index) {
-        if (users[index] == 0) {
+        if (usersOf(index) == 0) {
             throw new IllegalStateException("bug: page " + index + " of " + this + " read while unpinned");
         }
-        return physical[index];
+        return physical[index >>> CHUNK_SHIFT][index & (CHUNK_PAGES - 1)];
     }
 
     int users(int index) {
-        return users[index];
+        return usersOf(index);
     }
 
     /** {@return the number of pages this backing has pinned right now} */
     long pinnedPages() {
         long n = 0;
-        for (int u : users) {
-            if (u > 0) {
-                n++;
+        for (int[] chunk : users) {
+            if (chunk != null) {
+                for (int u : chunk) {
+                    if (u > 0) {
+                        n++;
+                    }
+                }
             }
         }
         return n;
@@ -124,13 +163,13 @@ final class IoptPages {
         int i = first;
         try {
             while (i <= last) {
-                if (users[i] > 0) {
-                    users[i]++;
+                if (usersOf(i) > 0) {
+                    addUsers(i, +1);
                     i++;
                     continue;
                 }
                 int runEnd = i;
-                while (runEnd < last && users[runEnd + 1] == 0) {
+                while (runEnd < last && usersOf(runEnd + 1) == 0) {
                     runEnd++;
                 }
                 pinRun(i, runEnd);
@@ -148,21 +187,20 @@ final class IoptPages {
     void release(int first, int last) {
         int i = first;
         while (i <= last) {
-            if (users[i] <= 0) {
+            if (usersOf(i) <= 0) {
                 throw new IllegalStateException("bug: releasing unused page " + i + " of " + this);
             }
-            if (users[i] > 1) {
-                users[i]--;
+            if (usersOf(i) > 1) {
+                addUsers(i, -1);
                 i++;
                 continue;
             }
             int runEnd = i;
-            while (runEnd < last && users[runEnd + 1] == 1) {
+            while (runEnd < last && usersOf(runEnd + 1) == 1) {
                 runEnd++;
             }
             for (int k = i; k <= runEnd; k++) {
-                users[k] = 0;
-                physical[k] = 0;
+                set(k, 0, 0);
             }
             long pages = runEnd - i + 1;
             source.unpin(firstPageAddress + ((long) i << PAGE_SHIFT), pages << PAGE_SHIFT);
@@ -185,8 +223,7 @@ final class IoptPages {
             throw e;
         }
         for (int k = first; k <= last; k++) {
-            physical[k] = pinned.physicalAddress(k - first);
-            users[k] = 1;
+            set(k, 1, pinned.physicalAddress(k - first));
         }
     }
 

@@ -128,12 +128,13 @@ final class SelftestOps implements IommufdSelftest {
         context.lockedRun(() -> {
             HwptPaging hwpt = context.objects.get(hwptId, ObjectType.HWPT_PAGING, HwptPaging.class);
             long granule = Long.lowestOneBit(hwpt.domain.pageSizes());
-            if (lengthBytes == 0 || ((iova | lengthBytes | uptr) & (granule - 1)) != 0) {
+            if (((iova | lengthBytes | uptr) & (granule - 1)) != 0
+                    || Long.compareUnsigned(uptr + lengthBytes, uptr) < 0) {
                 throw IommufdException.of(Errno.EINVAL, "md_check_map iova=0x%x length=0x%x uptr=0x%x: not aligned to 0x%x",
                         iova, lengthBytes, uptr, granule);
             }
             UserMemory user = context.userMemory();
-            for (long off = 0; off < lengthBytes; off += granule) {
+            for (long off = 0; Long.compareUnsigned(off, lengthBytes) < 0; off += granule) {
                 long expected = user.physicalAddress(uptr + off);
                 long actual = hwpt.domain.iovaToPhys(iova + off);
                 if (actual == PageTable.NOT_MAPPED || actual != expected) {
@@ -199,11 +200,13 @@ final class SelftestOps implements IommufdSelftest {
     @Override
     public void mdCheckRefs(long uptr, long lengthBytes, int refs) {
         context.lockedRun(() -> {
-            if (((uptr | lengthBytes) & (PAGE_BYTES - 1)) != 0) {
-                throw IommufdException.of(Errno.EINVAL, "md_check_refs uptr=0x%x length=0x%x: not page aligned", uptr, lengthBytes);
+            if (((uptr | lengthBytes) & (PAGE_BYTES - 1)) != 0 || Long.compareUnsigned(uptr + lengthBytes, uptr) < 0) {
+                throw IommufdException.of(Errno.EINVAL, "md_check_refs uptr=0x%x length=0x%x: not page aligned, or wraps",
+                        uptr, lengthBytes);
             }
             UserMemory user = context.userMemory();
-            for (long off = 0; off < lengthBytes; off += PAGE_BYTES) {
+            for (long off = 0; Long.compareUnsigned(off, lengthBytes) < 0; off += PAGE_BYTES) {
+                user.physicalAddress(uptr + off); // an unmapped page is EFAULT, as get_user_pages_fast says
                 int pins = user.pinCount(uptr + off);
                 if (pins != refs) {
                     throw IommufdException.of(Errno.EIO, "md_check_refs: page va 0x%x has %d pins, expected %d", uptr + off, pins, refs);

@@ -35,12 +35,13 @@ final class VfioCompat implements VfioContainer {
     @Override
     public void setIommu(int type) {
         context.lockedRun(() -> {
+            // The type is checked before the compat IOAS is looked up, as vfio_compat.c does.
+            if (type != TYPE1_IOMMU && type != TYPE1V2_IOMMU) {
+                throw IommufdException.of(Errno.EINVAL, "set_iommu: type %d is neither TYPE1 nor TYPE1v2", type);
+            }
             Ioas ioas = context.compatIoas();
-            switch (type) {
-                case TYPE1_IOMMU -> ioas.iopt.hugePages(false);
-                case TYPE1V2_IOMMU -> {
-                }
-                default -> throw IommufdException.of(Errno.EINVAL, "set_iommu: type %d is neither TYPE1 nor TYPE1v2", type);
+            if (type == TYPE1_IOMMU) {
+                ioas.iopt.hugePages(false);
             }
         });
     }
@@ -97,12 +98,15 @@ final class VfioCompat implements VfioContainer {
                 }
                 return ioas.iopt.unmap(0, -1L, true);
             }
+            // From here on a failure still reports the bytes unmapped before it (possibly 0): the
+            // kernel writes size back whatever iopt_unmap_iova returned.
             if (sizeBytes == 0) {
-                return 0L;
+                throw IommufdException.of(Errno.EINVAL, "unmap_dma: zero size").withProgressBytes(0);
             }
             long last = iova + sizeBytes - 1;
             if (Long.compareUnsigned(last, iova) < 0) {
-                throw IommufdException.of(Errno.EOVERFLOW, "unmap_dma iova=0x%x size=0x%x: wraps", iova, sizeBytes);
+                throw IommufdException.of(Errno.EOVERFLOW, "unmap_dma iova=0x%x size=0x%x: wraps", iova, sizeBytes)
+                        .withProgressBytes(0);
             }
             if (!ioas.iopt.hugePages()) {
                 // Type1 (v1) lets a caller unmap any part of a mapping: cut the areas at the ends first.

@@ -23,7 +23,7 @@ public interface VfioContainer {
     /** VFIO_CHECK_EXTENSION: {@return 1 when supported, 0 otherwise} */
     int checkExtension(int extension);
 
-    /** VFIO_SET_IOMMU with TYPE1 (huge pages off, splitting allowed) or TYPE1v2. */
+    /** VFIO_SET_IOMMU with TYPE1 (huge pages off, splitting allowed) or TYPE1v2; another type is EINVAL, before ENODEV. */
     void setIommu(int type);
 
     /** What VFIO_IOMMU_GET_INFO reports before the ABI layer packs it into argsz. */
@@ -36,6 +36,11 @@ public interface VfioContainer {
     /** VFIO_IOMMU_MAP_DMA: fixed map with mm accounting; neither READ nor WRITE is allowed here. */
     void mapDma(int flags, long vaddr, long iova, long sizeBytes);
 
-    /** VFIO_IOMMU_UNMAP_DMA: {@return the bytes unmapped (0 is success)} */
+    /**
+     * VFIO_IOMMU_UNMAP_DMA: {@return the bytes unmapped (0 is success)}. A failure of the unmap itself
+     * (zero size, overflow, an area sticking out, a locked area) carries the bytes already unmapped
+     * in {@link IommufdException#progressBytes()}, which the kernel writes back; a failure before it
+     * (flags, no compat IOAS, a split refused) carries -1.
+     */
     long unmapDma(int flags, long iova, long sizeBytes);
 }

@@ -142,20 +142,30 @@ public final class RegisteredUserMemory implements UserMemory {
         if (va + lengthBytes - 1 < va) {
             throw ErrnoException.of(Errno.EOVERFLOW, "pin va=0x%x lengthBytes=0x%x: wraps the address space", va, lengthBytes);
         }
+        // Validate everything before touching a count, so a refused pin changes nothing, and region by
+        // region before allocating, so a caller's huge length costs nothing when the memory is not there.
+        for (long at = va, left = lengthBytes; left > 0; ) {
+            Region region = regionOf(at);
+            if (region == null) {
+                throw ErrnoException.of(Errno.EFAULT, "pin va=0x%x lengthBytes=0x%x: page va=0x%x is not mapped", va, lengthBytes, at);
+            }
+            if (write && !region.writable) {
+                throw ErrnoException.of(Errno.EFAULT, "pin va=0x%x lengthBytes=0x%x: page va=0x%x is read-only", va, lengthBytes, at);
+            }
+            long inRegion = region.end() - at; // unsigned: a region may end at 2^64
+            if (Long.compareUnsigned(inRegion, left) >= 0) {
+                break;
+            }
+            at += inRegion;
+            left -= inRegion;
+        }
         int pages = Math.toIntExact(lengthBytes >>> PAGE_SHIFT);
         long[] physical = new long[pages];
-        // Validate everything before touching a count, so a refused pin changes nothing.
         Region region = null;
         for (int i = 0; i < pages; i++) {
             long pageVa = va + ((long) i << PAGE_SHIFT);
             if (region == null || pageVa >= region.end()) {
                 region = regionOf(pageVa);
-            }
-            if (region == null) {
-                throw ErrnoException.of(Errno.EFAULT, "pin va=0x%x lengthBytes=0x%x: page va=0x%x is not mapped", va, lengthBytes, pageVa);
-            }
-            if (write && !region.writable) {
-                throw ErrnoException.of(Errno.EFAULT, "pin va=0x%x lengthBytes=0x%x: page va=0x%x is read-only", va, lengthBytes, pageVa);
             }
             physical[i] = region.physicalAddress + (pageVa - region.va);
         }

@@ -123,6 +123,25 @@ class HwptPagingTest extends IommufdFixture {
         assertErrno(Errno.EOVERFLOW, () -> ctx.hwptGetDirtyBitmap(hwpt, 0, -PAGE_SIZE, 2 * PAGE_SIZE, PAGE_SIZE));
     }
 
+    /** A bitmap may cover most of the 64-bit IOVA space (more than 2^63 bytes): only what is dirty costs. */
+    @Test
+    void aDirtyBitmapOverAHugeRangeReportsTheDirtyPages() {
+        int ioas = testIoctlIoasAlloc();
+        IommufdSelftest.MockDomain md = testCmdMockDomain(testIoctlIoasAlloc());
+        int hwpt = ctx.hwptAlloc(DIRTY, md.idevId(), ioas, Iommufd.HWPT_DATA_NONE, null, 0);
+        long iova = MOCK_APERTURE_START;
+        ctx.optionSet(Iommufd.OPTION_HUGE_PAGES, ioas, 0);
+        testIoctlIoasMapFixed(ioas, buffer, BUFFER_SIZE, iova);
+        ctx.hwptSetDirtyTracking(hwpt, Iommufd.DIRTY_TRACKING_ENABLE);
+        user.write(SCRATCH_VA, new byte[] {0b0000_0010});
+        test.dirty(hwpt, 0, iova, BUFFER_SIZE, PAGE_SIZE, SCRATCH_VA);
+        long length = 0xC000_0000_0000_0000L; // 3 * 2^62 bytes, unsigned
+        DirtyBitmap bitmap = ctx.hwptGetDirtyBitmap(hwpt, 0, 0, length, PAGE_SIZE);
+        assertThat(bitmap.pages()).isEqualTo(length >>> 12);
+        assertThat(bitmap.cardinality()).isEqualTo(1);
+        assertThat(bitmap.nextSetBit(0)).isEqualTo((iova + PAGE_SIZE) / PAGE_SIZE);
+    }
+
     @Test
     void aDirtyLargeIopteMarksEveryBitItSpans() {
         int ioas = testIoctlIoasAlloc();

@@ -90,6 +90,14 @@ abstract class IommufdFixture {
                 .satisfies(e -> assertThat(((ErrnoException) e).errno()).as(e.getMessage()).isEqualTo(expected));
     }
 
+    /** {@return the IommufdException {@code call} throws, after checking its errno} */
+    static IommufdException catchErrno(Errno expected, Executable call) {
+        Throwable thrown = org.assertj.core.api.Assertions.catchThrowable(call::execute);
+        assertThat(thrown).isInstanceOf(IommufdException.class);
+        assertThat(((IommufdException) thrown).errno()).as(thrown.getMessage()).isEqualTo(expected);
+        return (IommufdException) thrown;
+    }
+
     // ---- helpers in the manner of iommufd_utils.h ----------------------------------------------------
 
     int testIoctlIoasAlloc() {

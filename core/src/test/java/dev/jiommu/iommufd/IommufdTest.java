@@ -47,6 +47,31 @@ class IommufdTest extends IommufdFixture {
         testErrIoctlOptionSet(Errno.ENOENT, Iommufd.OPTION_HUGE_PAGES, 0, 0);
     }
 
+    /**
+     * A map into an IOAS without a domain pins nothing and checks no VA, so its length may be far more
+     * than the caller has: it costs nothing until a domain comes (which then fails to pin it).
+     */
+    @Test
+    void aHugeMapWithoutADomainCostsNothingUntilPinned() {
+        int ioas = ctx.ioasAlloc();
+        long length = 1L << 40;
+        long iova = ctx.ioasMap(ioas, Iommufd.MAP_READABLE | Iommufd.MAP_WRITEABLE, buffer, length, 0);
+        assertThat(ctx.ioasUnmap(ioas, iova, length)).isEqualTo(length);
+        assertErrno(Errno.ENOMEM, () -> ctx.ioasMap(ioas, Iommufd.MAP_READABLE, buffer, 1L << 44, 0));
+        // Inside the mock's aperture, so the domain takes it, and tries to pin 1 GiB from a 64 KiB buffer.
+        ctx.ioasMap(ioas, Iommufd.MAP_FIXED_IOVA | Iommufd.MAP_READABLE, buffer, 1L << 30, MOCK_APERTURE_START);
+        assertErrno(Errno.EFAULT, () -> test.mockDomain(ioas));
+    }
+
+    /** MD_CHECK_REFS reads each page as get_user_pages_fast does: an unmapped one is EFAULT, not "0 pins". */
+    @Test
+    void mdCheckRefsFaultsOnUnmappedPagesAndRefusesAWrappingRange() {
+        assertErrno(Errno.EFAULT, () -> test.mdCheckRefs(0x1000, PAGE_SIZE, 0));
+        assertErrno(Errno.EFAULT, () -> test.mdCheckRefs(buffer, BUFFER_VA + (1L << 40), 0));
+        assertErrno(Errno.EINVAL, () -> test.mdCheckRefs(-PAGE_SIZE, 2 * PAGE_SIZE, 0));
+        test.mdCheckRefs(buffer, 0, 5);
+    }
+
     // ---- VFIO compatibility on a context with no compat IOAS ------------------------------------------
 
     @Test
@@ -81,6 +106,8 @@ class IommufdTest extends IommufdFixture {
     void set_iommu_cmd() {
         assertErrno(Errno.ENODEV, () -> ctx.vfio().setIommu(VfioContainer.TYPE1V2_IOMMU));
         assertErrno(Errno.ENODEV, () -> ctx.vfio().setIommu(VfioContainer.TYPE1_IOMMU));
+        // vfio_compat.c checks the type first: a bad type is EINVAL even without a compat IOAS.
+        assertErrno(Errno.EINVAL, () -> ctx.vfio().setIommu(VfioContainer.UNMAP_ALL));
     }
 
     @Test

@@ -105,6 +105,23 @@ class VfioCompatMockDomainTest extends IommufdFixture {
         checkRefs(buffer, BUFFER_SIZE, 0);
     }
 
+    /** Failures of the unmap itself report the bytes already unmapped (the kernel writes them back). */
+    @Test
+    void unmapDmaFailuresReportTheBytesAlreadyUnmapped() {
+        IommufdException zero = catchErrno(EINVAL, () -> vfio.unmapDma(0, MOCK_APERTURE_START, 0));
+        assertThat(zero.progressBytes()).isZero();
+        assertThat(catchErrno(EINVAL, () -> vfio.unmapDma(1 << 2, MOCK_APERTURE_START, PAGE_SIZE)).progressBytes())
+                .as("refused before unmapping").isEqualTo(-1);
+        vfio.mapDma(DMA_MAP_READ | DMA_MAP_WRITE, buffer, MOCK_APERTURE_START, PAGE_SIZE);
+        vfio.mapDma(DMA_MAP_READ | DMA_MAP_WRITE, buffer + PAGE_SIZE, MOCK_APERTURE_START + PAGE_SIZE, 2 * PAGE_SIZE);
+        if (version == Version.VER1V2) {
+            IommufdException partial = catchErrno(ENOENT, () -> vfio.unmapDma(0, MOCK_APERTURE_START, 2 * PAGE_SIZE));
+            assertThat(partial.progressBytes()).as("the first mapping went before the second stuck out").isEqualTo(PAGE_SIZE);
+        }
+        vfio.unmapDma(DMA_UNMAP_FLAG_ALL, 0, 0);
+        checkRefs(buffer, BUFFER_SIZE, 0);
+    }
+
     /*
      * Two huge pages mapped as one mapping, then unmapped in 16 shuffled pieces: type1 cuts the
      * mapping (huge IOPTEs are off in that mode, so cutting is safe) and the pieces left keep

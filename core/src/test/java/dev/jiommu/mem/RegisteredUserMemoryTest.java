@@ -55,6 +55,17 @@ class RegisteredUserMemoryTest {
         assertThat(user.pinCount(0x10_0000)).isZero();
     }
 
+    /** The range is checked region by region before anything is allocated: a huge length over nothing is EFAULT, at once. */
+    @Test
+    void aHugePinOverUnmappedMemoryIsEfaultNotAnAllocation() {
+        user.register(0x10_0000, 2 * PAGE_BYTES, PAGE_BYTES, true);
+        assertThatThrownBy(() -> user.pin(0x10_0000, 1L << 42, false)).isInstanceOf(ErrnoException.class)
+                .satisfies(e -> assertThat(((ErrnoException) e).errno()).isEqualTo(Errno.EFAULT));
+        assertThatThrownBy(() -> user.pin(0x10_0000, 1L << 46, false)).as("more pages than an int counts")
+                .isInstanceOf(ErrnoException.class);
+        assertThat(user.pinnedPages()).isZero();
+    }
+
     @Test
     void pinCrossesAdjacentRegions() {
         long a = user.register(0x10_0000, PAGE_BYTES, PAGE_BYTES, true);
