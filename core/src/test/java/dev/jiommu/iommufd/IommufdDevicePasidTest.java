@@ -11,14 +11,8 @@ import org.junit.jupiter.params.provider.EnumSource;
 /**
  * Port of tools/testing/selftests/iommu/iommufd.c, FIXTURE(iommufd_device_pasid): a PASID-capable
  * mock device on an IOAS and, in the {@code no_pasid} variant, a second device without PASIDs; the
- * attach, replace and detach rules of iommufd-uapi.md §3.8.
- *
- * <p>The kernel case also allocates nested HWPTs (two on a NEST_PARENT paging HWPT, one through a
- * selftest vIOMMU) and a fault-reporting nested HWPT on a FAULT queue, and attaches PASID 2048 to
- * that one to trigger an I/O page fault. Nested HWPTs, vIOMMUs and FAULT queues do not exist in the
- * typed API yet, so those steps are left out (marked in the case). Where a nested HWPT stands only
- * for "another PASID-compatible HWPT", a second paging HWPT allocated with
- * {@code IOMMU_HWPT_ALLOC_PASID} takes its place, so the rule the step checks is still checked.
+ * attach, replace and detach rules of iommufd-uapi.md §3.8, on paging and nested HWPTs, and an I/O
+ * page fault on a PASID reported through a FAULT queue (§5.1).
  */
 @ParameterizedClass(name = "{0}")
 @EnumSource(IommufdDevicePasidTest.Variant.class)
@@ -62,25 +56,36 @@ class IommufdDevicePasidTest extends IommufdFixture {
 
     @Test
     void pasid_attach() {
+        byte[] data = SelftestStructs.hwptSelftest(IOMMU_TEST_IOTLB_DEFAULT);
+        int[] nestedHwpt = new int[3];
         int pasid = 100;
 
         // Detaching a PASID that was never attached is pointless but harmless.
         testCmdPasidDetach(stdevId, pasid);
 
-        // A NEST_PARENT HWPT (not PASID-compatible) and a PASID-compatible one. Left out: the two nested
-        // HWPTs on the parent, the FAULT queue with its fault-reporting nested HWPT, and the selftest
-        // vIOMMU with its nested HWPT.
+        // Two PASID-compatible nested HWPTs sharing one NEST_PARENT (which itself is not PASID-compatible).
         int parentHwpt = testCmdHwptAlloc(deviceId, ioasId, Iommufd.HWPT_ALLOC_NEST_PARENT);
+        nestedHwpt[0] = testCmdHwptAllocNested(deviceId, parentHwpt, Iommufd.HWPT_ALLOC_PASID, IOMMU_HWPT_DATA_SELFTEST, data);
+        nestedHwpt[1] = testCmdHwptAllocNested(deviceId, parentHwpt, Iommufd.HWPT_ALLOC_PASID, IOMMU_HWPT_DATA_SELFTEST, data);
+
+        // A FAULT queue and a PASID-compatible nested HWPT reporting its I/O page faults there.
+        Iommufd.FaultQueueAlloc fault = testIoctlFaultAlloc();
+        int iopfHwpt = testCmdHwptAllocIopf(deviceId, parentHwpt, fault.faultId(),
+                Iommufd.HWPT_ALLOC_FAULT_ID_VALID | Iommufd.HWPT_ALLOC_PASID, IOMMU_HWPT_DATA_SELFTEST, data);
+
+        // A PASID-compatible nested HWPT through a selftest vIOMMU on the same parent (the kernel case
+        // only allocates it; nothing is attached to it).
+        int viommuId = testCmdViommuAlloc(deviceId, parentHwpt, IOMMU_VIOMMU_TYPE_SELFTEST, null).viommuId();
+        nestedHwpt[2] = testCmdHwptAllocNested(deviceId, viommuId, Iommufd.HWPT_ALLOC_PASID, IOMMU_HWPT_DATA_SELFTEST, data);
+
         int s2Hwpt = testCmdHwptAlloc(deviceId, ioasId, Iommufd.HWPT_ALLOC_PASID);
-        // Stands in for the kernel's PASID-compatible nested HWPTs: another HWPT PASIDs may use.
-        int otherPasidHwpt = testCmdHwptAlloc(deviceId, ioasId, Iommufd.HWPT_ALLOC_PASID);
 
         // While the RID is on a HWPT that is not PASID-compatible, no PASID can be attached ...
         testCmdMockDomainReplace(stdevId, parentHwpt);
         testErrPasidAttach(Errno.EINVAL, stdevId, pasid, s2Hwpt);
-        // ... with the RID on a PASID-compatible one it can (the kernel attaches a nested HWPT here),
+        // ... with the RID on a PASID-compatible one it can,
         testCmdMockDomainReplace(stdevId, s2Hwpt);
-        testCmdPasidAttach(stdevId, pasid, otherPasidHwpt);
+        testCmdPasidAttach(stdevId, pasid, nestedHwpt[0]);
         // and then the RID may not move back to an incompatible HWPT.
         testErrMockDomainReplace(Errno.EINVAL, stdevId, parentHwpt);
         testCmdPasidDetach(stdevId, pasid);
@@ -88,9 +93,9 @@ class IommufdDevicePasidTest extends IommufdFixture {
         // The RID stays on the PASID-compatible HWPT from here on.
 
         if (!variant.pasidCapable) {
-            // A device without PASIDs may still use a PASID-compatible HWPT for its RID (the kernel uses
-            // a nested one), but no PASID of it attaches, whatever the HWPT.
-            testCmdMockDomainReplace(noPasidStdevId, otherPasidHwpt);
+            // A device without PASIDs may still use a PASID-compatible HWPT for its RID, but no PASID of it
+            // attaches, whatever the HWPT.
+            testCmdMockDomainReplace(noPasidStdevId, nestedHwpt[0]);
             testCmdMockDomainReplace(noPasidStdevId, ioasId);
             testErrPasidAttach(Errno.EINVAL, noPasidStdevId, pasid, parentHwpt);
             testErrPasidAttach(Errno.EINVAL, noPasidStdevId, pasid, s2Hwpt);
@@ -106,26 +111,26 @@ class IommufdDevicePasidTest extends IommufdFixture {
         // An attached PASID is not attached again, to another HWPT or the same: that is what replace is for.
         testCmdPasidAttach(stdevId, pasid, s2Hwpt);
         testCmdPasidCheckHwpt(stdevId, pasid, s2Hwpt);
-        testErrPasidAttach(Errno.EBUSY, stdevId, pasid, otherPasidHwpt);
+        testErrPasidAttach(Errno.EBUSY, stdevId, pasid, nestedHwpt[0]);
         testCmdPasidDetach(stdevId, pasid);
         testCmdPasidCheckHwpt(stdevId, pasid, 0);
-        testCmdPasidAttach(stdevId, pasid, otherPasidHwpt);
-        testCmdPasidCheckHwpt(stdevId, pasid, otherPasidHwpt);
-        testErrPasidAttach(Errno.EBUSY, stdevId, pasid, otherPasidHwpt);
+        testCmdPasidAttach(stdevId, pasid, nestedHwpt[0]);
+        testCmdPasidCheckHwpt(stdevId, pasid, nestedHwpt[0]);
+        testErrPasidAttach(Errno.EBUSY, stdevId, pasid, nestedHwpt[0]);
         testCmdPasidDetach(stdevId, pasid);
 
-        // Replace: only an attached PASID can be replaced; an IOAS is refused and changes nothing; a
-        // PASID-compatible HWPT takes over (the kernel replaces with its two nested HWPTs in turn).
+        // Replace: only an attached PASID can be replaced; an IOAS is refused and changes nothing; the
+        // nested HWPTs take over in turn.
         pasid = 200;
         testErrPasidReplace(Errno.EINVAL, stdevId, pasid, s2Hwpt);
         testCmdPasidAttach(stdevId, pasid, s2Hwpt);
         testCmdPasidCheckHwpt(stdevId, pasid, s2Hwpt);
         testErrPasidReplace(Errno.EINVAL, stdevId, pasid, ioasId);
         testCmdPasidCheckHwpt(stdevId, pasid, s2Hwpt);
-        testCmdPasidReplace(stdevId, pasid, otherPasidHwpt);
-        testCmdPasidCheckHwpt(stdevId, pasid, otherPasidHwpt);
-        testCmdPasidReplace(stdevId, pasid, s2Hwpt);
-        testCmdPasidCheckHwpt(stdevId, pasid, s2Hwpt);
+        testCmdPasidReplace(stdevId, pasid, nestedHwpt[0]);
+        testCmdPasidCheckHwpt(stdevId, pasid, nestedHwpt[0]);
+        testCmdPasidReplace(stdevId, pasid, nestedHwpt[1]);
+        testCmdPasidCheckHwpt(stdevId, pasid, nestedHwpt[1]);
         testCmdPasidDetach(stdevId, pasid);
 
         // The mock fails the second attach at its reserved PASID: the replace fails with the driver's
@@ -133,13 +138,24 @@ class IommufdDevicePasidTest extends IommufdFixture {
         pasid = MockIommuDriver.PASID_RESERVED;
         testCmdPasidAttach(stdevId, pasid, s2Hwpt);
         testCmdPasidCheckHwpt(stdevId, pasid, s2Hwpt);
-        testErrPasidReplace(Errno.ENOMEM, stdevId, pasid, otherPasidHwpt);
+        testErrPasidReplace(Errno.ENOMEM, stdevId, pasid, nestedHwpt[0]);
         testCmdPasidCheckHwpt(stdevId, pasid, s2Hwpt);
         testCmdPasidDetach(stdevId, pasid);
         testCmdPasidCheckHwpt(stdevId, pasid, 0);
 
-        // Left out: PASID 2048 attached to the fault-reporting nested HWPT, an I/O page fault triggered
-        // on it and answered through the FAULT queue, then replaced with s2Hwpt.
+        // A PASID on the fault-reporting HWPT: an I/O page fault on it reaches the FAULT queue with the
+        // PASID, is read and answered; then the PASID moves to the paging HWPT.
+        pasid = 2048;
+        testCmdPasidAttach(stdevId, pasid, iopfHwpt);
+        testCmdPasidCheckHwpt(stdevId, pasid, iopfHwpt);
+        testCmdTriggerIopfPasid(deviceId, pasid, fault.file());
+        testCmdPasidReplace(stdevId, pasid, s2Hwpt);
+        testCmdPasidCheckHwpt(stdevId, pasid, s2Hwpt);
+        testCmdPasidDetach(stdevId, pasid);
+
+        testIoctlDestroy(iopfHwpt);
+        fault.file().close();
+        testIoctlDestroy(fault.faultId());
 
         // The RID leaves the PASID-compatible HWPT for an automatic domain again.
         testCmdMockDomainReplace(stdevId, ioasId);

@@ -28,9 +28,13 @@ import static org.assertj.core.api.Assertions.assertThat;
  *       from 2 KiB up, iommufd-uapi.md §4.7, §8.3). A dirty IOPTE marks every bit it spans (§4.10),
  *       so the IOPTE size the bit pattern is checked against is the CPU page, where the kernel file
  *       passes {@code MOCK_PAGE_SIZE}; the bitmap granularity stays {@code MOCK_PAGE_SIZE}.</li>
- *   <li>{@code pasid_set_dirty_tracking} is not in the copies of the kernel file we could read
- *       (it is listed in iommufd-uapi.md §9.1); the case here is written from its name and the rules
- *       of §3.8 and §4.10.</li>
+ *   <li>{@code set_dirty_tracking} and {@code pasid_set_dirty_tracking} also check, through the
+ *       mock's DIRTY op, that tracking is really on and then off again; the kernel cases only
+ *       check that the ioctls succeed.</li>
+ *   <li>{@code pasid_set_dirty_tracking} refuses the dirty-tracking HWPT to the PASID of a device
+ *       without dirty tracking twice: as the kernel case does, with the device's RID on its IOAS
+ *       (whose automatic domain, not PASID-compatible, is reason enough, §3.8), and again with the RID
+ *       on a PASID-compatible HWPT, where only the missing dirty tracking refuses it.</li>
  * </ul>
  */
 @ParameterizedClass(name = "{0}")
@@ -154,6 +158,7 @@ class IommufdDirtyTrackingTest extends IommufdFixture {
         testCmdPasidCheckHwpt(stddev, pasid, hwpt);
 
         testCmdSetDirtyTracking(hwpt, true);
+        // Seen from the mock: its DIRTY op works only while tracking is on.
         user.write(BITMAP_VA, new byte[] {1});
         assertThat(testCmdMockDomainSetDirty(hwpt, MOCK_PAGE_SIZE, MOCK_APERTURE_START, MOCK_PAGE_SIZE, BITMAP_VA)).isEqualTo(1);
         testCmdSetDirtyTracking(hwpt, false);
@@ -162,14 +167,23 @@ class IommufdDirtyTrackingTest extends IommufdFixture {
         testCmdPasidDetach(stddev, pasid);
         testCmdPasidCheckHwpt(stddev, pasid, 0);
         testIoctlDestroy(stddev);
-        testIoctlDestroy(hwpt);
 
-        // A PASID-capable device whose IOMMU cannot track dirty pages gets no such HWPT.
+        // A PASID of a device whose IOMMU cannot track dirty pages is refused the dirty-tracking HWPT.
         int otherIoas = testIoctlIoasAlloc();
         IommufdSelftest.MockDomain noDirty = testCmdMockDomainFlags(otherIoas, SelftestDevices.PASID | SelftestDevices.NO_DIRTY);
-        testErrHwptAlloc(Errno.EOPNOTSUPP, noDirty.idevId(), otherIoas,
-                Iommufd.HWPT_ALLOC_PASID | Iommufd.HWPT_ALLOC_DIRTY_TRACKING);
+        testErrPasidAttach(Errno.EINVAL, noDirty.stdevId(), pasid, hwpt);
+        testCmdPasidCheckHwpt(noDirty.stdevId(), pasid, 0);
+        // Not in the kernel case: there the RID is on the IOAS's automatic domain, which is not
+        // PASID-compatible and so refuses the attach by itself (§3.8). With the RID on a PASID-compatible
+        // HWPT, only the missing dirty tracking is left to refuse it.
+        int ridHwpt = testCmdHwptAlloc(noDirty.idevId(), otherIoas, Iommufd.HWPT_ALLOC_PASID);
+        testCmdMockDomainReplace(noDirty.stdevId(), ridHwpt);
+        testErrPasidAttach(Errno.EINVAL, noDirty.stdevId(), pasid, hwpt);
+        testCmdPasidCheckHwpt(noDirty.stdevId(), pasid, 0);
+
         testIoctlDestroy(noDirty.stdevId());
+        testIoctlDestroy(ridHwpt);
+        testIoctlDestroy(hwpt);
     }
 
     @Test
