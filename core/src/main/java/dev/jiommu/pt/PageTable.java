@@ -27,7 +27,13 @@ public final class PageTable {
      * never formed unchecked.
      *
      * Each table's number of non-empty slots lives in its frame's owner word (PhysicalMemory), so
-     * unmap knows in O(1) when a table has emptied. A contiguous leaf counts once per slot.
+     * unmap knows in O(1) when a table has emptied. A contiguous leaf counts once per slot. Map and
+     * unmap add a table's change up and store it once per visit to the table, not once per leaf: an
+     * owner-word update is two checked accesses, as costly as the leaf store itself.
+     *
+     * Map chooses a page size, then places the whole run of pages of that size that the choice would
+     * repeat (sameSizeRun) before choosing again. Choosing per page made every leaf store wait for a
+     * serial chain of bit operations on the previous page's end; the pages placed are the same.
      */
 
     /** What {@link #iovaToPhys} returns for an IOVA that nothing maps. */
@@ -120,6 +126,9 @@ public final class PageTable {
         int cachedLevel = -1;
         long cachedFirst = 0;
         long cachedLast = -1;
+        // Slots filled in cachedTable but not yet added to its live count: counted once per table,
+        // not per leaf, and always before anything else reads or changes a live count.
+        int pendingLive = 0;
         while (done < lengthBytes) {
             long cur = start + done;
             long curPa = pa + done;
@@ -129,6 +138,10 @@ public final class PageTable {
             if (level == cachedLevel && Long.compareUnsigned(cur, cachedFirst) >= 0 && Long.compareUnsigned(cur, cachedLast) <= 0) {
                 table = cachedTable;
             } else {
+                if (pendingLive != 0) {
+                    addLive(cachedTable, pendingLive);
+                    pendingLive = 0;
+                }
                 try {
                     table = descendCreating(cur, level);
                 } catch (ErrnoException e) {
@@ -142,22 +155,53 @@ public final class PageTable {
                 cachedLast = span >= 64 ? -1 : cachedFirst + (1L << span) - 1;
             }
             int slots = 1 << (shift - format.itemShift(level));
-            long firstSlot = table + ((long) format.index(cur, level) << 3);
-            for (int i = 0; i < slots; i++) {
-                long existing = memory.read64(firstSlot + ((long) i << 3));
-                if (format.kind(existing, level) != PageTableFormat.EMPTY) {
-                    undoMap(start, done, cur, level);
-                    throw ErrnoException.of(Errno.EEXIST, "%s map iova=0x%x lengthBytes=0x%x: iova=0x%x already mapped",
-                            format.name(), iova, lengthBytes, signExtend(cur));
+            int firstIndex = format.index(cur, level);
+            // Leaf by leaf still: a collision undoes exactly the leaves placed before it.
+            int pages = sameSizeRun(cur, curPa, lengthBytes - done, shift, level, firstIndex);
+            for (int p = 0; p < pages; p++) {
+                long pageIova = cur + ((long) p << shift);
+                long firstSlot = table + ((long) (firstIndex + p * slots) << 3);
+                for (int i = 0; i < slots; i++) {
+                    long existing = memory.read64(firstSlot + ((long) i << 3));
+                    if (format.kind(existing, level) != PageTableFormat.EMPTY) {
+                        addLive(table, pendingLive);
+                        undoMap(start, done, pageIova, level);
+                        throw ErrnoException.of(Errno.EEXIST, "%s map iova=0x%x lengthBytes=0x%x: iova=0x%x already mapped",
+                                format.name(), iova, lengthBytes, signExtend(pageIova));
+                    }
                 }
+                long entry = format.leafEntry(curPa + ((long) p << shift), shift, level, prot);
+                for (int i = 0; i < slots; i++) {
+                    memory.write64(firstSlot + ((long) i << 3), entry);
+                }
+                pendingLive += slots;
+                done += 1L << shift;
             }
-            long entry = format.leafEntry(curPa, shift, level, prot);
-            for (int i = 0; i < slots; i++) {
-                memory.write64(firstSlot + ((long) i << 3), entry);
-            }
-            addLive(table, slots);
-            done += 1L << shift;
         }
+        if (pendingLive != 0) {
+            addLive(cachedTable, pendingLive);
+        }
+    }
+
+    /**
+     * {@return how many pages of 2^{@code shift} bytes map places one after another from {@code iova}
+     * (slot {@code firstIndex} of its table at {@code level}) without choosing another size}: all that
+     * the remaining length holds, stopping at the end of the table and where iova and pa first align
+     * to the next larger page size together (the only place {@link #bestPageShift} could pick it)
+     */
+    private int sameSizeRun(long iova, long pa, long remainingBytes, int shift, int level, int firstIndex) {
+        long runBytes = remainingBytes & -(1L << shift);
+        long larger = pageSizes & -(2L << shift);
+        if (larger != 0) {
+            long alignMask = Long.lowestOneBit(larger) - 1;
+            long toAligned = -iova & alignMask;
+            // Already aligned means the larger page did not fit the length, and never will.
+            if (((iova ^ pa) & alignMask) == 0 && toAligned != 0) {
+                runBytes = Math.min(runBytes, toAligned);
+            }
+        }
+        long tablePages = ((1L << format.indexBits(level)) - firstIndex) >>> (shift - format.itemShift(level));
+        return (int) Math.min(runBytes >>> shift, tablePages);
     }
 
     /** {@return log2 of the largest allowed page that fits the alignment of iova and pa and the length} */
@@ -256,6 +300,8 @@ public final class PageTable {
         int from = Long.compareUnsigned(first, tableIova) <= 0 ? 0 : format.index(first, level);
         long tableLast = tableLast(tableIova, level);
         int to = Long.compareUnsigned(last, tableLast) >= 0 ? (1 << format.indexBits(level)) - 1 : format.index(last, level);
+        // Slots cleared here, taken off this table's live count once, before the caller reads it.
+        int cleared = 0;
         for (int i = from; i <= to; i++) {
             long slot = table + ((long) i << 3);
             long entry = memory.read64(slot);
@@ -268,11 +314,11 @@ public final class PageTable {
                 unmapLevel(child, level - 1, tableIova + ((long) i << shift), first, last);
                 if (live(child) == 0) {
                     memory.write64(slot, 0);
-                    addLive(table, -1);
+                    cleared++;
                     freeTable(child, level - 1);
                 }
                 if (walkStopped) {
-                    return;
+                    break;
                 }
                 continue;
             }
@@ -281,14 +327,17 @@ public final class PageTable {
             int group = i & -slots;
             if (Long.compareUnsigned(tableIova + ((long) group << shift), first) < 0) {
                 walkStopped = true; // the range starts inside this page: the kernel never splits one
-                return;
+                break;
             }
             for (int k = group; k < group + slots; k++) {
                 memory.write64(table + ((long) k << 3), 0);
             }
-            addLive(table, -slots);
+            cleared += slots;
             walkBytes += 1L << leafShift;
             i = group + slots - 1;
+        }
+        if (cleared != 0) {
+            addLive(table, -cleared);
         }
     }
 
