@@ -29,6 +29,8 @@ final class IoptPages {
     /** Who is charged for the pins (null for device memory, which nobody pins); IOAS_CHANGE_PROCESS moves it. */
     private PinAccounting accounting;
     private final long firstPageAddress;
+    /** How many CPU pages the backing spans. */
+    private final int pageCount;
     /*
      * Per-page state in chunks made on first use: a backing may span far more VA than is ever
      * pinned (a map into an IOAS without a domain pins nothing and checks no VA), so the memory
@@ -53,6 +55,7 @@ final class IoptPages {
             // Page indexes are ints: 8 TiB per mapping. The kernel would take more, but no caller has that much memory.
             throw IommufdException.of(Errno.ENOMEM, "map of 0x%x bytes: more than 2^31 pages", lengthBytes);
         }
+        this.pageCount = (int) count;
         int chunks = (int) ((count + CHUNK_PAGES - 1) >>> CHUNK_SHIFT);
         this.physical = new long[chunks][];
         this.users = new int[chunks][];
@@ -67,8 +70,10 @@ final class IoptPages {
     private void set(int index, int userCount, long physicalAddress) {
         int c = index >>> CHUNK_SHIFT;
         if (users[c] == null) {
-            users[c] = new int[CHUNK_PAGES];
-            physical[c] = new long[CHUNK_PAGES];
+            // The last chunk holds only the pages there are: a one-page map costs one slot, not a chunk.
+            int length = Math.min(CHUNK_PAGES, pageCount - (c << CHUNK_SHIFT));
+            users[c] = new int[length];
+            physical[c] = new long[length];
         }
         users[c][index & (CHUNK_PAGES - 1)] = userCount;
         physical[c][index & (CHUNK_PAGES - 1)] = physicalAddress;
