@@ -30,6 +30,14 @@ public interface IommuDevice {
         return 1;
     }
 
+    /**
+     * {@return whether the IOMMU can force this device's DMA to be cache-coherent (no-snoop blocked),
+     * the kernel's enforce_cache_coherency; the mock always can}
+     */
+    default boolean enforcesCacheCoherency() {
+        return true;
+    }
+
     /** {@return whether the device can use ATS (a device-side IOTLB); the mock and plain devices cannot} */
     default boolean atsCapable() {
         return false;

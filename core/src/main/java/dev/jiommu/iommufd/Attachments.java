@@ -137,6 +137,11 @@ final class Attachments {
             throw IommufdException.of(Errno.EINVAL, "attach %s RID to %s: PASIDs are attached, so the RID's HWPT must be PASID-compatible",
                     idev, hwpt);
         }
+        HwptPaging coherencyDomain = hwpt instanceof HwptPaging paging ? paging
+                : hwpt instanceof HwptNested nestedOnParent ? nestedOnParent.parent : null;
+        if (coherencyDomain != null && coherencyDomain.enforceCacheCoherency && !idev.device.enforcesCacheCoherency()) {
+            throw IommufdException.of(Errno.EINVAL, "attach %s to %s: it enforces cache coherency, the device cannot", idev, hwpt);
+        }
         if (hwpt instanceof HwptNested nested && nested.viommu != null
                 && (idev.vdevice == null || idev.vdevice.viommu != nested.viommu)) {
             throw IommufdException.of(Errno.ENOENT, "attach %s to %s: the device has no vDEVICE in %s", idev, hwpt, nested.viommu);
@@ -163,6 +168,9 @@ final class Attachments {
         }
         hwpt.get();
         idev.attached.put(pasid, hwpt);
+        if (coherencyDomain != null && idev.device.enforcesCacheCoherency()) {
+            coherencyDomain.enforceCacheCoherency = true;
+        }
         if (old == null) {
             idev.get();
         } else {

@@ -12,6 +12,11 @@ final class HwptPaging extends Hwpt {
     final Ioas ioas;
     final IommuPagingDomain domain;
     private final boolean auto;
+    /**
+     * Whether the domain forces cache-coherent DMA: set by the first device that can (the kernel's
+     * enforce_cache_coherency), after which a device that cannot may not join. Guarded by the context lock.
+     */
+    boolean enforceCacheCoherency;
     /** Whether SET_DIRTY_TRACKING enabled tracking. Guarded by the context lock. */
     boolean dirtyTracking;
 

@@ -556,6 +556,7 @@ public final class IommufdContext implements Iommufd {
             throw e;
         }
         HwptPaging hwpt = new HwptPaging(ioas, domain, auto);
+        hwpt.enforceCacheCoherency = device.enforcesCacheCoherency();
         hwpt.id(id);
         try {
             ioas.iopt.addDomain(domain, hwpt);

@@ -25,8 +25,12 @@ final class VfioCompat implements VfioContainer {
         return context.locked(() -> switch (extension) {
             case TYPE1_IOMMU, TYPE1V2_IOMMU, UNMAP_ALL -> 1;
             case DMA_CC_IOMMU -> {
-                context.compatIoas();
-                yield 1; // every mock and emulated domain enforces cache coherency
+                Ioas ioas = context.compatIoas();
+                boolean all = true;
+                for (HwptPaging hwpt : ioas.hwpts) {
+                    all &= hwpt.enforceCacheCoherency;
+                }
+                yield all ? 1 : 0;
             }
             default -> 0;
         });

@@ -34,13 +34,20 @@ public final class MockDevice implements IommuDevice, SelftestDeviceCaches {
     private final int[] caches = {CACHE_DEFAULT, CACHE_DEFAULT, CACHE_DEFAULT, CACHE_DEFAULT};
 
     private final int streamIds;
+    private final boolean coherencyEnforceable;
 
-    MockDevice(MockIommuDriver driver, int number, int flags, int streamIds) {
+    MockDevice(MockIommuDriver driver, int number, int flags, int streamIds, boolean coherencyEnforceable) {
         this.driver = driver;
         this.number = number;
         this.name = "iommufd_mock" + number;
         this.flags = flags;
         this.streamIds = streamIds;
+        this.coherencyEnforceable = coherencyEnforceable;
+    }
+
+    @Override
+    public boolean enforcesCacheCoherency() {
+        return coherencyEnforceable;
     }
 
     @Override

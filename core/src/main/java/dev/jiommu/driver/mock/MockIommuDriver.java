@@ -82,13 +82,21 @@ public final class MockIommuDriver implements IommuDriver, SelftestDevices {
      * several stream IDs does (beyond the kernel's mock, which has one).
      */
     public synchronized MockDevice createDevice(int flags, int streamIds) {
+        return createDevice(flags, streamIds, true);
+    }
+
+    /**
+     * A mock device whose DMA the IOMMU may or may not be able to force cache-coherent (beyond the
+     * kernel's mock, whose devices always can), to exercise enforce_cache_coherency.
+     */
+    public synchronized MockDevice createDevice(int flags, int streamIds, boolean coherencyEnforceable) {
         if ((flags & ~ALL_FLAGS) != 0) {
             throw ErrnoException.of(Errno.EINVAL, "mock device flags 0x%x: unknown bits 0x%x", flags, flags & ~ALL_FLAGS);
         }
         if (streamIds < 1) {
             throw new IllegalArgumentException("a device has at least one stream ID, not " + streamIds);
         }
-        MockDevice device = new MockDevice(this, nextDeviceNumber++, flags, streamIds);
+        MockDevice device = new MockDevice(this, nextDeviceNumber++, flags, streamIds, coherencyEnforceable);
         attachments.put(device, new HashMap<>());
         return device;
     }
