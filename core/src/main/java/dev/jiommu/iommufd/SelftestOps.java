@@ -396,13 +396,10 @@ final class SelftestOps implements IommufdSelftest {
             if (limitBytes < 12) {
                 throw IommufdException.of(Errno.EINVAL, "set_temp_memory_limit %d: below 12 bytes", limitBytes);
             }
-            // Pinning here is not batched through a temporary buffer; the value is kept and reported.
+            // Pinning here is not batched through a temporary buffer, so the limit changes no path;
+            // it is validated and kept as the kernel keeps it.
             tempMemoryLimitBytes = limitBytes;
         });
-    }
-
-    int tempMemoryLimitBytes() {
-        return tempMemoryLimitBytes;
     }
 
     @Override
