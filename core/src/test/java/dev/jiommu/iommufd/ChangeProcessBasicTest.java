@@ -96,13 +96,13 @@ class ChangeProcessBasicTest extends IommufdFixture {
     }
 
     private void testIoctlIoasChangeProcess(PinAccounting process) {
-        ctx.ioasChangeProcess(process);
+        fd.ioasChangeProcess(process);
         assertThat(ctx.accounting()).as("the context's process after IOAS_CHANGE_PROCESS").isSameAs(process);
     }
 
     private void testErrIoctlIoasChangeProcess(Errno errno, PinAccounting process) {
         PinAccounting before = ctx.accounting();
-        assertErrno(errno, () -> ctx.ioasChangeProcess(process));
+        assertErrno(errno, () -> fd.ioasChangeProcess(process));
         assertThat(ctx.accounting()).as("the context's process after a refused IOAS_CHANGE_PROCESS").isSameAs(before);
     }
 }

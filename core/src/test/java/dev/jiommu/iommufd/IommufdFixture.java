@@ -1,5 +1,6 @@
 package dev.jiommu.iommufd;
 
+import dev.jiommu.abi.AbiIommufd;
 import dev.jiommu.driver.mock.MockDevice;
 import dev.jiommu.driver.mock.MockIommuDriver;
 import dev.jiommu.errno.Errno;
@@ -53,17 +54,37 @@ abstract class IommufdFixture {
     final long buffer = BUFFER_VA;
     final MemoryFile mfd;
     final long framesAtStart;
+    /** The context: what the cases set up and inspect beyond the uAPI (objects, accounting, devices). */
     IommufdContext ctx;
+    /** What the cases call: {@link #ctx} itself, or the same context through the ABI ({@link #throughAbi()}). */
+    Iommufd fd;
     IommufdSelftest test;
 
     IommufdFixture() {
         user.register(BUFFER_VA, BUFFER_SIZE, HUGEPAGE_SIZE, true);
         user.register(SCRATCH_VA, SCRATCH_SIZE, HUGEPAGE_SIZE, true);
+        if (throughAbi()) {
+            user.register(ABI_SCRATCH_VA, ABI_SCRATCH_SIZE, PAGE_SIZE, true);
+        }
         mfd = new MemoryFile(memory, "mfd", BUFFER_SIZE, true);
         mfd.write(0, new byte[(int) BUFFER_SIZE]);
         framesAtStart = memory.allocatedFrames();
         ctx = newContext();
-        test = ctx.selftest();
+        fd = throughAbi() ? new AbiIommufd(ctx, user, ABI_SCRATCH_VA, ABI_SCRATCH_SIZE) : ctx;
+        test = fd.selftest();
+    }
+
+    /** Where {@link AbiIommufd} builds its structs and payloads: a region no case touches. */
+    static final long ABI_SCRATCH_VA = 0x7f30_0000_0000L;
+    static final long ABI_SCRATCH_SIZE = 4L << 20;
+
+    /**
+     * Whether the cases run through the ABI: typed call → uAPI struct in user memory →
+     * {@link dev.jiommu.abi.AbiDecoder} → the context, and back. The {@code *AbiTest} subclasses of
+     * the ported cases say yes; it is asked from this constructor, so it must return a constant.
+     */
+    boolean throughAbi() {
+        return false;
     }
 
     IommufdContext newContext() {
@@ -72,7 +93,7 @@ abstract class IommufdFixture {
 
     @AfterEach
     void teardownChecksNothingStaysPinned() {
-        ctx.close();
+        fd.close();
         assertThat(user.pinnedPages()).as("pinned user pages after close").isZero();
         assertThat(mfd.pinnedPages()).as("pinned memfd pages after close").isZero();
         for (MemoryFile file : memfds) {
@@ -101,20 +122,20 @@ abstract class IommufdFixture {
     // ---- helpers in the manner of iommufd_utils.h ----------------------------------------------------
 
     int testIoctlIoasAlloc() {
-        return ctx.ioasAlloc();
+        return fd.ioasAlloc();
     }
 
     long testIoctlIoasMap(int ioasId, long va, long length) {
-        return ctx.ioasMap(ioasId, Iommufd.MAP_WRITEABLE | Iommufd.MAP_READABLE, va, length, 0);
+        return fd.ioasMap(ioasId, Iommufd.MAP_WRITEABLE | Iommufd.MAP_READABLE, va, length, 0);
     }
 
     void testIoctlIoasMapFixed(int ioasId, long va, long length, long iova) {
-        assertThat(ctx.ioasMap(ioasId, Iommufd.MAP_FIXED_IOVA | Iommufd.MAP_WRITEABLE | Iommufd.MAP_READABLE, va, length, iova))
+        assertThat(fd.ioasMap(ioasId, Iommufd.MAP_FIXED_IOVA | Iommufd.MAP_WRITEABLE | Iommufd.MAP_READABLE, va, length, iova))
                 .isEqualTo(iova);
     }
 
     void testErrIoctlIoasMapFixed(Errno errno, int ioasId, long va, long length, long iova) {
-        assertErrno(errno, () -> ctx.ioasMap(ioasId, Iommufd.MAP_FIXED_IOVA | Iommufd.MAP_WRITEABLE | Iommufd.MAP_READABLE, va, length, iova));
+        assertErrno(errno, () -> fd.ioasMap(ioasId, Iommufd.MAP_FIXED_IOVA | Iommufd.MAP_WRITEABLE | Iommufd.MAP_READABLE, va, length, iova));
     }
 
     void testErrIoctlIoasMap(Errno errno, int ioasId, long va, long length) {
@@ -122,11 +143,11 @@ abstract class IommufdFixture {
     }
 
     void testIoctlIoasUnmap(int ioasId, long iova, long length) {
-        assertThat(ctx.ioasUnmap(ioasId, iova, length)).isEqualTo(length);
+        assertThat(fd.ioasUnmap(ioasId, iova, length)).isEqualTo(length);
     }
 
     void testErrIoctlIoasUnmap(Errno errno, int ioasId, long iova, long length) {
-        assertErrno(errno, () -> ctx.ioasUnmap(ioasId, iova, length));
+        assertErrno(errno, () -> fd.ioasUnmap(ioasId, iova, length));
     }
 
     IommufdSelftest.MockDomain testCmdMockDomain(int ptId) {
@@ -202,7 +223,7 @@ abstract class IommufdFixture {
     // ---- more helpers in the manner of iommufd_utils.h ------------------------------------------------
 
     long testIoctlIoasMapFileId(int ioasId, MemoryFile file, long start, long length) {
-        return ctx.ioasMapFile(ioasId, Iommufd.MAP_WRITEABLE | Iommufd.MAP_READABLE, file, start, length, 0);
+        return fd.ioasMapFile(ioasId, Iommufd.MAP_WRITEABLE | Iommufd.MAP_READABLE, file, start, length, 0);
     }
 
     void testErrIoctlIoasMapFileId(Errno errno, int ioasId, MemoryFile file, long start, long length) {
@@ -211,46 +232,46 @@ abstract class IommufdFixture {
 
     /** IOAS_COPY of [srcIova, +length) to exactly {@code dstIova}, read and write. */
     void testIoctlIoasCopyFixed(int dstIoasId, int srcIoasId, long srcIova, long length, long dstIova) {
-        assertThat(ctx.ioasCopy(dstIoasId, Iommufd.MAP_FIXED_IOVA | Iommufd.MAP_WRITEABLE | Iommufd.MAP_READABLE,
+        assertThat(fd.ioasCopy(dstIoasId, Iommufd.MAP_FIXED_IOVA | Iommufd.MAP_WRITEABLE | Iommufd.MAP_READABLE,
                 srcIoasId, srcIova, length, dstIova)).isEqualTo(dstIova);
     }
 
     // ---- objects and options --------------------------------------------------------------------------
 
     void testIoctlDestroy(int id) {
-        ctx.destroy(id);
+        fd.destroy(id);
     }
 
     void testErrIoctlDestroy(Errno errno, int id) {
-        assertErrno(errno, () -> ctx.destroy(id));
+        assertErrno(errno, () -> fd.destroy(id));
     }
 
     long testIoctlOptionGet(int optionId, int objectId) {
-        return ctx.optionGet(optionId, objectId);
+        return fd.optionGet(optionId, objectId);
     }
 
     void testIoctlOptionSet(int optionId, int objectId, long value) {
-        assertThat(ctx.optionSet(optionId, objectId, value)).as("val64 written back").isEqualTo(value);
+        assertThat(fd.optionSet(optionId, objectId, value)).as("val64 written back").isEqualTo(value);
     }
 
     void testErrIoctlOptionGet(Errno errno, int optionId, int objectId) {
-        assertErrno(errno, () -> ctx.optionGet(optionId, objectId));
+        assertErrno(errno, () -> fd.optionGet(optionId, objectId));
     }
 
     void testErrIoctlOptionSet(Errno errno, int optionId, int objectId, long value) {
-        assertErrno(errno, () -> ctx.optionSet(optionId, objectId, value));
+        assertErrno(errno, () -> fd.optionSet(optionId, objectId, value));
     }
 
     // ---- IOAS: unmap-all, copy, allowed and reserved ranges ----------------------------------------------
 
     /** IOAS_UNMAP of everything (iova 0, length U64_MAX); {@return the bytes it unmapped} */
     long testIoctlIoasUnmapAll(int ioasId) {
-        return ctx.ioasUnmap(ioasId, 0, Iommufd.UNMAP_ALL_LENGTH);
+        return fd.ioasUnmap(ioasId, 0, Iommufd.UNMAP_ALL_LENGTH);
     }
 
     /** IOAS_COPY; with MAP_FIXED_IOVA asserts the copy landed at {@code dstIova}. {@return the IOVA in the destination} */
     long testIoctlIoasCopy(int flags, int dstIoasId, long dstIova, int srcIoasId, long srcIova, long length) {
-        long at = ctx.ioasCopy(dstIoasId, flags, srcIoasId, srcIova, length, dstIova);
+        long at = fd.ioasCopy(dstIoasId, flags, srcIoasId, srcIova, length, dstIova);
         if ((flags & Iommufd.MAP_FIXED_IOVA) != 0) {
             assertThat(at).as("fixed copy destination").isEqualTo(dstIova);
         }
@@ -258,15 +279,15 @@ abstract class IommufdFixture {
     }
 
     void testErrIoctlIoasCopy(Errno errno, int flags, int dstIoasId, long dstIova, int srcIoasId, long srcIova, long length) {
-        assertErrno(errno, () -> ctx.ioasCopy(dstIoasId, flags, srcIoasId, srcIova, length, dstIova));
+        assertErrno(errno, () -> fd.ioasCopy(dstIoasId, flags, srcIoasId, srcIova, length, dstIova));
     }
 
     void testIoctlIoasAllowIovas(int ioasId, IovaRange... allowed) {
-        ctx.ioasAllowIovas(ioasId, List.of(allowed));
+        fd.ioasAllowIovas(ioasId, List.of(allowed));
     }
 
     void testErrIoctlIoasAllowIovas(Errno errno, int ioasId, IovaRange... allowed) {
-        assertErrno(errno, () -> ctx.ioasAllowIovas(ioasId, List.of(allowed)));
+        assertErrno(errno, () -> fd.ioasAllowIovas(ioasId, List.of(allowed)));
     }
 
     void testCmdAddReserved(int ioasId, long start, long length) {
@@ -304,35 +325,35 @@ abstract class IommufdFixture {
 
     /** IOMMU_HWPT_ALLOC of a paging HWPT on {@code ptId} without payload or fault queue. {@return its ID} */
     int testCmdHwptAlloc(int deviceId, int ptId, int flags) {
-        int hwptId = ctx.hwptAlloc(flags, deviceId, ptId, Iommufd.HWPT_DATA_NONE, null, 0);
+        int hwptId = fd.hwptAlloc(flags, deviceId, ptId, Iommufd.HWPT_DATA_NONE, null, 0);
         assertThat(hwptId).as("out_hwpt_id").isPositive();
         return hwptId;
     }
 
     void testErrHwptAlloc(Errno errno, int deviceId, int ptId, int flags) {
-        assertErrno(errno, () -> ctx.hwptAlloc(flags, deviceId, ptId, Iommufd.HWPT_DATA_NONE, null, 0));
+        assertErrno(errno, () -> fd.hwptAlloc(flags, deviceId, ptId, Iommufd.HWPT_DATA_NONE, null, 0));
     }
 
     /** IOMMU_HWPT_ALLOC with a driver payload on a nest parent or a vIOMMU. {@return the nested HWPT's ID} */
     int testCmdHwptAllocNested(int deviceId, int parentId, int flags, int dataType, byte[] data) {
-        int hwptId = ctx.hwptAlloc(flags, deviceId, parentId, dataType, data, 0);
+        int hwptId = fd.hwptAlloc(flags, deviceId, parentId, dataType, data, 0);
         assertThat(hwptId).as("out_hwpt_id").isPositive();
         return hwptId;
     }
 
     void testErrHwptAllocNested(Errno errno, int deviceId, int parentId, int flags, int dataType, byte[] data) {
-        assertErrno(errno, () -> ctx.hwptAlloc(flags, deviceId, parentId, dataType, data, 0));
+        assertErrno(errno, () -> fd.hwptAlloc(flags, deviceId, parentId, dataType, data, 0));
     }
 
     /** IOMMU_HWPT_ALLOC of a HWPT whose I/O page faults go to {@code faultId}. {@return its ID} */
     int testCmdHwptAllocIopf(int deviceId, int parentId, int faultId, int flags, int dataType, byte[] data) {
-        int hwptId = ctx.hwptAlloc(flags, deviceId, parentId, dataType, data, faultId);
+        int hwptId = fd.hwptAlloc(flags, deviceId, parentId, dataType, data, faultId);
         assertThat(hwptId).as("out_hwpt_id").isPositive();
         return hwptId;
     }
 
     void testErrHwptAllocIopf(Errno errno, int deviceId, int parentId, int faultId, int flags, int dataType, byte[] data) {
-        assertErrno(errno, () -> ctx.hwptAlloc(flags, deviceId, parentId, dataType, data, faultId));
+        assertErrno(errno, () -> fd.hwptAlloc(flags, deviceId, parentId, dataType, data, faultId));
     }
 
     /** MD_CHECK_IOTLB: slot {@code slot} of mock nested HWPT {@code hwptId} holds {@code expected}. */
@@ -351,14 +372,14 @@ abstract class IommufdFixture {
      * (null stands for a null data_uptr). {@return the entry_num written back: the entries handled}
      */
     int testCmdHwptInvalidate(int hwptId, SelftestStructs.InvReqs reqs, int dataType, int entryLen, int entryNum) {
-        return ctx.hwptInvalidate(hwptId, dataType, entryLen, entryNum, invalidateArray(reqs, entryLen, entryNum));
+        return fd.hwptInvalidate(hwptId, dataType, entryLen, entryNum, invalidateArray(reqs, entryLen, entryNum));
     }
 
     /** IOMMU_HWPT_INVALIDATE that must fail with {@code errno}. {@return the entry_num written back} */
     int testErrHwptInvalidate(Errno errno, int hwptId, SelftestStructs.InvReqs reqs, int dataType, int entryLen, int entryNum) {
         byte[] entries = invalidateArray(reqs, entryLen, entryNum);
         int[] written = {-1};
-        assertThatThrownBy(() -> ctx.hwptInvalidate(hwptId, dataType, entryLen, entryNum, entries))
+        assertThatThrownBy(() -> fd.hwptInvalidate(hwptId, dataType, entryLen, entryNum, entries))
                 .isInstanceOfSatisfying(IommufdException.class, e -> {
                     assertThat(e.errno()).as(e.getMessage()).isEqualTo(errno);
                     assertThat(e.progress()).as("entry_num written back by: %s", e.getMessage()).isNotNegative();
@@ -382,7 +403,7 @@ abstract class IommufdFixture {
 
     /** IOMMU_FAULT_QUEUE_ALLOC; {@return the FAULT object and its file} */
     Iommufd.FaultQueueAlloc testIoctlFaultAlloc() {
-        Iommufd.FaultQueueAlloc fault = ctx.faultQueueAlloc(0);
+        Iommufd.FaultQueueAlloc fault = fd.faultQueueAlloc(0);
         assertThat(fault.faultId()).as("out_fault_id").isPositive();
         assertThat(fault.file()).as("out_fault_fd").isNotNull();
         return fault;
@@ -413,46 +434,46 @@ abstract class IommufdFixture {
 
     /** IOMMU_VIOMMU_ALLOC with an optional selftest payload (null for none). {@return the ID and the payload written back} */
     Iommufd.ViommuAlloc testCmdViommuAlloc(int deviceId, int hwptId, int type, byte[] data) {
-        Iommufd.ViommuAlloc viommu = ctx.viommuAlloc(0, type, deviceId, hwptId, data);
+        Iommufd.ViommuAlloc viommu = fd.viommuAlloc(0, type, deviceId, hwptId, data);
         assertThat(viommu.viommuId()).as("out_viommu_id").isPositive();
         return viommu;
     }
 
     void testErrViommuAlloc(Errno errno, int deviceId, int hwptId, int type, byte[] data) {
-        assertErrno(errno, () -> ctx.viommuAlloc(0, type, deviceId, hwptId, data));
+        assertErrno(errno, () -> fd.viommuAlloc(0, type, deviceId, hwptId, data));
     }
 
     /** IOMMU_VDEVICE_ALLOC. {@return the vDEVICE's ID} */
     int testCmdVdeviceAlloc(int viommuId, int idevId, long virtId) {
-        int vdevId = ctx.vdeviceAlloc(viommuId, idevId, virtId);
+        int vdevId = fd.vdeviceAlloc(viommuId, idevId, virtId);
         assertThat(vdevId).as("out_vdevice_id").isPositive();
         return vdevId;
     }
 
     void testErrVdeviceAlloc(Errno errno, int viommuId, int idevId, long virtId) {
-        assertErrno(errno, () -> ctx.vdeviceAlloc(viommuId, idevId, virtId));
+        assertErrno(errno, () -> fd.vdeviceAlloc(viommuId, idevId, virtId));
     }
 
     /** IOMMU_HW_QUEUE_ALLOC. {@return the HW queue's ID} */
     int testCmdHwQueueAlloc(int viommuId, int type, int index, long baseAddr, long length) {
-        int queueId = ctx.hwQueueAlloc(0, viommuId, type, index, baseAddr, length);
+        int queueId = fd.hwQueueAlloc(0, viommuId, type, index, baseAddr, length);
         assertThat(queueId).as("out_hw_queue_id").isPositive();
         return queueId;
     }
 
     void testErrHwQueueAlloc(Errno errno, int viommuId, int type, int index, long baseAddr, long length) {
-        assertErrno(errno, () -> ctx.hwQueueAlloc(0, viommuId, type, index, baseAddr, length));
+        assertErrno(errno, () -> fd.hwQueueAlloc(0, viommuId, type, index, baseAddr, length));
     }
 
     /** IOMMU_VEVENTQ_ALLOC. {@return the vEVENTQ object and its file} */
     Iommufd.VeventqAlloc testCmdVeventqAlloc(int viommuId, int type, int depth) {
-        Iommufd.VeventqAlloc veventq = ctx.veventqAlloc(0, viommuId, type, depth);
+        Iommufd.VeventqAlloc veventq = fd.veventqAlloc(0, viommuId, type, depth);
         assertThat(veventq.veventqId()).as("out_veventq_id").isPositive();
         return veventq;
     }
 
     void testErrVeventqAlloc(Errno errno, int viommuId, int type, int depth) {
-        assertErrno(errno, () -> ctx.veventqAlloc(0, viommuId, type, depth));
+        assertErrno(errno, () -> fd.veventqAlloc(0, viommuId, type, depth));
     }
 
     /** TRIGGER_VEVENT {@code count} times on device {@code deviceId}. */
@@ -475,7 +496,7 @@ abstract class IommufdFixture {
 
     /** mmap of the iommufd at {@code offset} must fail with {@code errno} (argument order of the kernel's helper). */
     void testErrMmap(Errno errno, long length, long offset) {
-        assertErrno(errno, () -> ctx.mmap(offset, length).close());
+        assertErrno(errno, () -> fd.mmap(offset, length).close());
     }
 
     /** {@return the DEVICE object behind selftest object {@code stdevId} (MOCK_DOMAIN's out_idev_id)} */
@@ -507,7 +528,7 @@ abstract class IommufdFixture {
     /** HWPT_ALLOC with the mock's {@code iommu_hwpt_selftest} payload choosing the page-table type. */
     int testCmdHwptAllocIommupt(int devId, int ptId, int flags, int pagetableType) {
         byte[] data = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putInt(0).putInt(pagetableType).array();
-        return ctx.hwptAlloc(flags, devId, ptId, MockIommuDriver.HWPT_DATA_SELFTEST, data, 0);
+        return fd.hwptAlloc(flags, devId, ptId, MockIommuDriver.HWPT_DATA_SELFTEST, data, 0);
     }
 
     /**
@@ -516,7 +537,7 @@ abstract class IommufdFixture {
      */
     Iommufd.HwInfo testCmdGetHwInfo(int devId, int dataType) {
         int flags = dataType == DriverHwInfo.TYPE_DEFAULT ? 0 : Iommufd.HW_INFO_FLAG_INPUT_TYPE;
-        Iommufd.HwInfo info = ctx.getHwInfo(devId, flags, dataType);
+        Iommufd.HwInfo info = fd.getHwInfo(devId, flags, dataType);
         assertThat(info.dataType()).as("out_data_type").isEqualTo(MockIommuDriver.HW_INFO_TYPE_SELFTEST);
         ByteBuffer data = ByteBuffer.wrap(info.data()).order(ByteOrder.LITTLE_ENDIAN);
         assertThat(data.remaining()).as("sizeof(struct iommu_test_hw_info)").isEqualTo(8);
@@ -527,7 +548,7 @@ abstract class IommufdFixture {
 
     void testErrGetHwInfo(Errno errno, int devId, int dataType) {
         int flags = dataType == DriverHwInfo.TYPE_DEFAULT ? 0 : Iommufd.HW_INFO_FLAG_INPUT_TYPE;
-        assertErrno(errno, () -> ctx.getHwInfo(devId, flags, dataType));
+        assertErrno(errno, () -> fd.getHwInfo(devId, flags, dataType));
     }
 
     /** {@return GET_HW_INFO's out_capabilities for the device} */
@@ -541,12 +562,12 @@ abstract class IommufdFixture {
     }
 
     void testCmdSetDirtyTracking(int hwptId, boolean enabled) {
-        ctx.hwptSetDirtyTracking(hwptId, enabled ? Iommufd.DIRTY_TRACKING_ENABLE : 0);
+        fd.hwptSetDirtyTracking(hwptId, enabled ? Iommufd.DIRTY_TRACKING_ENABLE : 0);
     }
 
     /** HWPT_GET_DIRTY_BITMAP; {@return the bits the kernel would OR into the caller's bitmap} */
     DirtyBitmap testCmdGetDirtyBitmap(int hwptId, long length, long iova, long pageSize, int flags) {
-        DirtyBitmap bitmap = ctx.hwptGetDirtyBitmap(hwptId, flags, iova, length, pageSize);
+        DirtyBitmap bitmap = fd.hwptGetDirtyBitmap(hwptId, flags, iova, length, pageSize);
         assertThat(bitmap.pages()).as("bits in the bitmap").isEqualTo(length / pageSize);
         return bitmap;
     }
@@ -668,7 +689,7 @@ abstract class IommufdFixture {
 
     /** IOAS_MAP_FILE of [start, +length) of a dma-buf at an automatic IOVA, read and write. {@return the IOVA} */
     long testIoctlIoasMapFileId(int ioasId, DmaBuf buf, long start, long length) {
-        return ctx.ioasMapFile(ioasId, Iommufd.MAP_WRITEABLE | Iommufd.MAP_READABLE, buf, start, length, 0);
+        return fd.ioasMapFile(ioasId, Iommufd.MAP_WRITEABLE | Iommufd.MAP_READABLE, buf, start, length, 0);
     }
 
     void testErrIoctlIoasMapFileId(Errno errno, int ioasId, DmaBuf buf, long start, long length) {
@@ -677,7 +698,7 @@ abstract class IommufdFixture {
 
     /** IOAS_MAP_FILE of a dma-buf exactly at {@code iova}, read and write. */
     void testIoctlIoasMapFixedFileId(int ioasId, DmaBuf buf, long start, long length, long iova) {
-        assertThat(ctx.ioasMapFile(ioasId, Iommufd.MAP_FIXED_IOVA | Iommufd.MAP_WRITEABLE | Iommufd.MAP_READABLE, buf, start, length, iova))
+        assertThat(fd.ioasMapFile(ioasId, Iommufd.MAP_FIXED_IOVA | Iommufd.MAP_WRITEABLE | Iommufd.MAP_READABLE, buf, start, length, iova))
                 .isEqualTo(iova);
     }
 

@@ -237,7 +237,7 @@ class IommufdIoasTest extends IommufdFixture {
         testErrIoctlIoasUnmap(Errno.ENOENT, ioasId, base + 3 * 16 * PAGE_SIZE + 4 * PAGE_SIZE, 8 * PAGE_SIZE);
 
         // One range holding all four, holes included, unmaps exactly the mapped bytes.
-        long unmapped = ctx.ioasUnmap(ioasId, base - 4 * PAGE_SIZE, 4 * PAGE_SIZE + 3 * 16 * PAGE_SIZE + 8 * PAGE_SIZE);
+        long unmapped = fd.ioasUnmap(ioasId, base - 4 * PAGE_SIZE, 4 * PAGE_SIZE + 3 * 16 * PAGE_SIZE + 8 * PAGE_SIZE);
         assertThat(unmapped).isEqualTo(32 * PAGE_SIZE);
     }
 
@@ -346,7 +346,7 @@ class IommufdIoasTest extends IommufdFixture {
 
     @Test
     void iova_ranges() {
-        Iommufd.IovaRanges ranges = ctx.ioasIovaRanges(ioasId);
+        Iommufd.IovaRanges ranges = fd.ioasIovaRanges(ioasId);
         if (!hasDomain()) {
             assertThat(ranges.ranges()).containsExactly(new IovaRange(0, -1L));
             assertThat(ranges.iovaAlignment()).isEqualTo(1);
@@ -357,7 +357,7 @@ class IommufdIoasTest extends IommufdFixture {
 
         // A reserved page splits the range in two, unless it lies outside the aperture already.
         testCmdAddReserved(ioasId, PAGE_SIZE, PAGE_SIZE);
-        ranges = ctx.ioasIovaRanges(ioasId);
+        ranges = fd.ioasIovaRanges(ioasId);
         if (!hasDomain()) {
             assertThat(ranges.ranges()).containsExactly(new IovaRange(0, PAGE_SIZE - 1), new IovaRange(2 * PAGE_SIZE, -1L));
         } else {
@@ -479,7 +479,7 @@ class IommufdIoasTest extends IommufdFixture {
             user.unregister(GONE_VA);
             testErrMockDomain(Errno.EFAULT, ioasId);
             // The refused attach left no domain behind: no aperture was reserved.
-            assertThat(ctx.ioasIovaRanges(ioasId).ranges()).containsExactly(new IovaRange(0, -1L));
+            assertThat(fd.ioasIovaRanges(ioasId).ranges()).containsExactly(new IovaRange(0, -1L));
         }
         testCmdDestroyAccess(accessId);
     }
@@ -556,7 +556,7 @@ class IommufdIoasTest extends IommufdFixture {
         // Turning huge pages off raises the alignment to the CPU page; aligned areas allow it.
         testIoctlIoasMapFixed(ioasId, buffer, PAGE_SIZE, MOCK_APERTURE_START);
         testIoctlOptionSet(Iommufd.OPTION_HUGE_PAGES, ioasId, 0);
-        assertThat(ctx.ioasIovaRanges(ioasId).iovaAlignment()).isEqualTo(PAGE_SIZE);
+        assertThat(fd.ioasIovaRanges(ioasId).iovaAlignment()).isEqualTo(PAGE_SIZE);
 
         // Memory starting mid-page is refused at map time...
         testErrIoctlIoasMapFixed(Errno.EINVAL, ioasId, buffer + MOCK_PAGE_SIZE, PAGE_SIZE, MOCK_APERTURE_START + PAGE_SIZE);
@@ -564,7 +564,7 @@ class IommufdIoasTest extends IommufdFixture {
 
         // ...and, once mapped with huge pages on, keeps them from being turned off.
         testIoctlOptionSet(Iommufd.OPTION_HUGE_PAGES, ioasId, 1);
-        assertThat(ctx.ioasIovaRanges(ioasId).iovaAlignment()).isEqualTo(1);
+        assertThat(fd.ioasIovaRanges(ioasId).iovaAlignment()).isEqualTo(1);
         testIoctlIoasMapFixed(ioasId, buffer + MOCK_PAGE_SIZE, PAGE_SIZE, MOCK_APERTURE_START + PAGE_SIZE);
         testErrIoctlOptionSet(Errno.EADDRINUSE, Iommufd.OPTION_HUGE_PAGES, ioasId, 0);
         assertThat(testIoctlOptionGet(Iommufd.OPTION_HUGE_PAGES, ioasId)).as("unchanged by the refused SET").isEqualTo(1);

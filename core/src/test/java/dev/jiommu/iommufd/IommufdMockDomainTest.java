@@ -228,7 +228,7 @@ class IommufdMockDomainTest extends IommufdFixture {
         assertThat(user.pinnedPages()).isEqualTo(pinned);
 
         // The failed maps left no area behind: only the first page comes back out.
-        assertThat(ctx.ioasUnmap(ioasId, 0, Iommufd.UNMAP_ALL_LENGTH)).isEqualTo(PAGE_SIZE);
+        assertThat(fd.ioasUnmap(ioasId, 0, Iommufd.UNMAP_ALL_LENGTH)).isEqualTo(PAGE_SIZE);
     }
 
     private void basicFile() {
@@ -244,7 +244,7 @@ class IommufdMockDomainTest extends IommufdFixture {
         tmp.truncate(0);
         testErrIoctlIoasMapFileId(EINVAL, ioasId, tmp, 0, mmapBufSize);
         assertThat(tmp.pinnedPages()).isZero();
-        assertThat(ctx.ioasUnmap(ioasId, 0, Iommufd.UNMAP_ALL_LENGTH)).isEqualTo(PAGE_SIZE);
+        assertThat(fd.ioasUnmap(ioasId, 0, Iommufd.UNMAP_ALL_LENGTH)).isEqualTo(PAGE_SIZE);
     }
 
     /*
@@ -259,7 +259,7 @@ class IommufdMockDomainTest extends IommufdFixture {
     void ro_unshare() {
         long buf = mmap(PAGE_SIZE, PAGE_SIZE);
         Buf ub = userBuf(buf, PAGE_SIZE);
-        long iova = ctx.ioasMap(ioasId, Iommufd.MAP_READABLE, buf, PAGE_SIZE, 0);
+        long iova = fd.ioasMap(ioasId, Iommufd.MAP_READABLE, buf, PAGE_SIZE, 0);
         checkMockIova(ub, 0, iova, PAGE_SIZE);
         byte[] ones = new byte[(int) PAGE_SIZE];
         Arrays.fill(ones, (byte) 1);
@@ -278,7 +278,7 @@ class IommufdMockDomainTest extends IommufdFixture {
         long ro = mmapFixed(reserveVa(PAGE_SIZE), PAGE_SIZE, PAGE_SIZE, false);
         assertErrno(EFAULT, () -> testIoctlIoasMap(ioasId, ro, PAGE_SIZE));
         checkRefs(ro, PAGE_SIZE, 0);
-        iova = ctx.ioasMap(ioasId, Iommufd.MAP_READABLE, ro, PAGE_SIZE, 0);
+        iova = fd.ioasMap(ioasId, Iommufd.MAP_READABLE, ro, PAGE_SIZE, 0);
         checkMockIova(userBuf(ro, PAGE_SIZE), 0, iova, PAGE_SIZE);
         testIoctlIoasUnmap(ioasId, iova, PAGE_SIZE);
     }

@@ -53,13 +53,13 @@ class IommufdTest extends IommufdFixture {
      */
     @Test
     void aHugeMapWithoutADomainCostsNothingUntilPinned() {
-        int ioas = ctx.ioasAlloc();
+        int ioas = fd.ioasAlloc();
         long length = 1L << 40;
-        long iova = ctx.ioasMap(ioas, Iommufd.MAP_READABLE | Iommufd.MAP_WRITEABLE, buffer, length, 0);
-        assertThat(ctx.ioasUnmap(ioas, iova, length)).isEqualTo(length);
-        assertErrno(Errno.ENOMEM, () -> ctx.ioasMap(ioas, Iommufd.MAP_READABLE, buffer, 1L << 44, 0));
+        long iova = fd.ioasMap(ioas, Iommufd.MAP_READABLE | Iommufd.MAP_WRITEABLE, buffer, length, 0);
+        assertThat(fd.ioasUnmap(ioas, iova, length)).isEqualTo(length);
+        assertErrno(Errno.ENOMEM, () -> fd.ioasMap(ioas, Iommufd.MAP_READABLE, buffer, 1L << 44, 0));
         // Inside the mock's aperture, so the domain takes it, and tries to pin 1 GiB from a 64 KiB buffer.
-        ctx.ioasMap(ioas, Iommufd.MAP_FIXED_IOVA | Iommufd.MAP_READABLE, buffer, 1L << 30, MOCK_APERTURE_START);
+        fd.ioasMap(ioas, Iommufd.MAP_FIXED_IOVA | Iommufd.MAP_READABLE, buffer, 1L << 30, MOCK_APERTURE_START);
         assertErrno(Errno.EFAULT, () -> test.mockDomain(ioas));
     }
 
@@ -76,20 +76,20 @@ class IommufdTest extends IommufdFixture {
 
     @Test
     void simple_ioctls() {
-        assertThat(ctx.vfio().apiVersion()).isEqualTo(VfioContainer.VFIO_API_VERSION);
-        assertThat(ctx.vfio().checkExtension(VfioContainer.TYPE1V2_IOMMU)).isEqualTo(1);
+        assertThat(fd.vfio().apiVersion()).isEqualTo(VfioContainer.VFIO_API_VERSION);
+        assertThat(fd.vfio().checkExtension(VfioContainer.TYPE1V2_IOMMU)).isEqualTo(1);
     }
 
     @Test
     void unmap_cmd() {
-        VfioContainer vfio = ctx.vfio();
+        VfioContainer vfio = fd.vfio();
         assertErrno(Errno.EINVAL, () -> vfio.unmapDma(1 << 31, MOCK_APERTURE_START, PAGE_SIZE));
         assertErrno(Errno.ENODEV, () -> vfio.unmapDma(0, MOCK_APERTURE_START, PAGE_SIZE));
     }
 
     @Test
     void map_cmd() {
-        VfioContainer vfio = ctx.vfio();
+        VfioContainer vfio = fd.vfio();
         assertErrno(Errno.EINVAL, () -> vfio.mapDma(1 << 31, buffer, MOCK_APERTURE_START, PAGE_SIZE));
         // Well-formed, but there is no IOAS behind the container.
         assertErrno(Errno.ENODEV, () -> vfio.mapDma(VfioContainer.DMA_MAP_READ | VfioContainer.DMA_MAP_WRITE,
@@ -99,28 +99,28 @@ class IommufdTest extends IommufdFixture {
 
     @Test
     void info_cmd() {
-        assertErrno(Errno.ENODEV, () -> ctx.vfio().info());
+        assertErrno(Errno.ENODEV, () -> fd.vfio().info());
     }
 
     @Test
     void set_iommu_cmd() {
-        assertErrno(Errno.ENODEV, () -> ctx.vfio().setIommu(VfioContainer.TYPE1V2_IOMMU));
-        assertErrno(Errno.ENODEV, () -> ctx.vfio().setIommu(VfioContainer.TYPE1_IOMMU));
+        assertErrno(Errno.ENODEV, () -> fd.vfio().setIommu(VfioContainer.TYPE1V2_IOMMU));
+        assertErrno(Errno.ENODEV, () -> fd.vfio().setIommu(VfioContainer.TYPE1_IOMMU));
         // vfio_compat.c checks the type first: a bad type is EINVAL even without a compat IOAS.
-        assertErrno(Errno.EINVAL, () -> ctx.vfio().setIommu(VfioContainer.UNMAP_ALL));
+        assertErrno(Errno.EINVAL, () -> fd.vfio().setIommu(VfioContainer.UNMAP_ALL));
     }
 
     @Test
     void vfio_ioas() {
-        assertErrno(Errno.ENODEV, () -> ctx.vfioIoas(Iommufd.VFIO_IOAS_GET, 0));
-        assertErrno(Errno.ENOENT, () -> ctx.vfioIoas(Iommufd.VFIO_IOAS_SET, 0));
+        assertErrno(Errno.ENODEV, () -> fd.vfioIoas(Iommufd.VFIO_IOAS_GET, 0));
+        assertErrno(Errno.ENOENT, () -> fd.vfioIoas(Iommufd.VFIO_IOAS_SET, 0));
 
         int ioasId = testIoctlIoasAlloc();
-        ctx.vfioIoas(Iommufd.VFIO_IOAS_SET, ioasId);
-        assertThat(ctx.vfioIoas(Iommufd.VFIO_IOAS_GET, 0)).as("the IOAS just selected").isEqualTo(ioasId);
+        fd.vfioIoas(Iommufd.VFIO_IOAS_SET, ioasId);
+        assertThat(fd.vfioIoas(Iommufd.VFIO_IOAS_GET, 0)).as("the IOAS just selected").isEqualTo(ioasId);
 
-        ctx.vfioIoas(Iommufd.VFIO_IOAS_CLEAR, 0);
-        assertErrno(Errno.ENODEV, () -> ctx.vfioIoas(Iommufd.VFIO_IOAS_GET, 0));
+        fd.vfioIoas(Iommufd.VFIO_IOAS_CLEAR, 0);
+        assertErrno(Errno.ENODEV, () -> fd.vfioIoas(Iommufd.VFIO_IOAS_GET, 0));
         // Clearing forgets the selection; it does not destroy the IOAS.
         testIoctlDestroy(ioasId);
     }

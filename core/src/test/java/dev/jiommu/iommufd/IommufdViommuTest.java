@@ -162,7 +162,7 @@ class IommufdViommuTest extends IommufdFixture {
         testErrMmap(ENXIO, out.mmapLength() * 2, out.mmapOffset());
 
         // A correct mmap reads back what the vIOMMU was given, and keeps its owner busy
-        try (Iommufd.MmioMapping window = ctx.mmap(out.mmapOffset(), out.mmapLength())) {
+        try (Iommufd.MmioMapping window = fd.mmap(out.mmapOffset(), out.mmapLength())) {
             assertThat(window.memory().byteSize()).isEqualTo(out.mmapLength());
             assertThat(window.memory().get(ValueLayout.JAVA_INT_UNALIGNED, 0)).isEqualTo(inData);
             testErrIoctlDestroy(EBUSY, viommuId);

@@ -44,8 +44,8 @@ class VfioCompatMockDomainTest extends IommufdFixture {
         this.version = version;
         ioasId = testIoctlIoasAlloc();
         md = testCmdMockDomain(ioasId);
-        ctx.vfioIoas(Iommufd.VFIO_IOAS_SET, ioasId);
-        vfio = ctx.vfio();
+        fd.vfioIoas(Iommufd.VFIO_IOAS_SET, ioasId);
+        vfio = fd.vfio();
         vfio.setIommu(version.type);
     }
 
@@ -55,7 +55,7 @@ class VfioCompatMockDomainTest extends IommufdFixture {
 
     @Test
     void option_huge_pages() {
-        assertThat(ctx.optionGet(Iommufd.OPTION_HUGE_PAGES, ioasId)).isEqualTo(version == Version.VER1V0 ? 0L : 1L);
+        assertThat(fd.optionGet(Iommufd.OPTION_HUGE_PAGES, ioasId)).isEqualTo(version == Version.VER1V0 ? 0L : 1L);
     }
 
     /*
