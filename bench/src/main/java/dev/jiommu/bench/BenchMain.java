@@ -61,6 +61,10 @@ public final class BenchMain {
             switch (args[i]) {
                 case "--quick" -> quick = true;
                 case "--gc" -> gc = true;
+                case "--help" -> {
+                    System.out.print(USAGE);
+                    return;
+                }
                 case "--report" -> {
                     if (i + 1 == args.length) {
                         System.err.println("--report needs a file name");
