@@ -34,9 +34,11 @@ public final class IommufdContext implements Iommufd {
     /* Implementation notes
      *
      * Locking: one context lock serializes every command (the kernel has finer locks; the
-     * object-model semantics are the same). Lock order: context lock -> UserMemory/MemoryFile
-     * monitor -> PhysicalMemory monitor. DMA never takes the context lock: a device translates
-     * through its domain's page table, which the hardware walker reads lock-free.
+     * object-model semantics are the same). Lock order: context lock -> a fault queue's or
+     * vEVENTQ's monitor -> UserMemory/MemoryFile/DmaBuf monitor -> PhysicalMemory monitor. Queue
+     * files are read and written under their queue's monitor alone, so a blocked reader never holds
+     * the context. DMA never takes the context lock: a device translates through its domain's page
+     * table, which the hardware walker reads lock-free.
      *
      * Creation: an object's ID is reserved first, the object filled, then published; any failure
      * in between aborts and releases the ID, so a failed call never burns one.
