@@ -490,10 +490,15 @@ public final class AbiIommufd implements Iommufd {
         ctx.close();
     }
 
-    /** A queue file as its fd: reads, writes and polls are file operations on it; closing it is close(fd). */
+    /**
+     * A queue file as its fd: reads, writes and polls are file operations on it; closing it is
+     * close(fd), once, as the typed file closes once: a second close(fd) would be EBADF, or close
+     * whatever file has reused the number since.
+     */
     private final class FdFile implements IommufdFile {
         private final int fd;
         private final IommufdFile file;
+        private boolean closed;
 
         FdFile(int fd, IommufdFile file) {
             this.fd = fd;
@@ -521,7 +526,11 @@ public final class AbiIommufd implements Iommufd {
         }
 
         @Override
-        public void close() {
+        public synchronized void close() {
+            if (closed) {
+                return;
+            }
+            closed = true;
             try {
                 fds.close(fd);
             } catch (ErrnoException e) {

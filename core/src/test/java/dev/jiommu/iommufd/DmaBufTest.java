@@ -16,30 +16,30 @@ class DmaBufTest extends IommufdFixture {
         assertErrno(Errno.EINVAL, () -> test.dmabufGet(513 * PAGE_SIZE));
         DmaBuf buf = test.dmabufGet(3 * PAGE_SIZE - 100);
         assertThat(buf.sizeBytes()).isEqualTo(3 * PAGE_SIZE);
-        assertErrno(Errno.EINVAL, () -> ctx.ioasMapFile(ioas, Iommufd.MAP_READABLE, buf, PAGE_SIZE, 3 * PAGE_SIZE, 0));
+        assertErrno(Errno.EINVAL, () -> fd.ioasMapFile(ioas, Iommufd.MAP_READABLE, buf, PAGE_SIZE, 3 * PAGE_SIZE, 0));
 
-        long iova = ctx.ioasMapFile(ioas, Iommufd.MAP_READABLE | Iommufd.MAP_WRITEABLE, buf, 0, 3 * PAGE_SIZE, 0);
+        long iova = fd.ioasMapFile(ioas, Iommufd.MAP_READABLE | Iommufd.MAP_WRITEABLE, buf, 0, 3 * PAGE_SIZE, 0);
         dev.jiommu.driver.mock.MockDevice device = mock.devices().getFirst();
         assertThat(device.translate(iova + PAGE_SIZE + 8, dev.jiommu.pt.Access.READ)).isEqualTo(buf.physicalAddress(PAGE_SIZE + 8));
         assertThat(ctx.accounting().pinnedPages()).as("device memory is not charged").isZero();
 
         test.dmabufRevoke(buf, true);
         assertThat(device.canRead(iova)).isFalse();
-        assertErrno(Errno.ENODEV, () -> ctx.ioasMapFile(ioas, Iommufd.MAP_READABLE, buf, 0, PAGE_SIZE, 0));
+        assertErrno(Errno.ENODEV, () -> fd.ioasMapFile(ioas, Iommufd.MAP_READABLE, buf, 0, PAGE_SIZE, 0));
         int access = test.createAccess(ioas, 0);
         assertErrno(Errno.ENODEV, () -> test.accessRw(access, iova, 8, SCRATCH_VA, 0));
         test.closeAccess(access);
         int withDomain = testIoctlIoasAlloc();
         testCmdMockDomain(withDomain);
-        assertErrno(Errno.ENODEV, () -> ctx.ioasCopy(withDomain, Iommufd.MAP_READABLE, ioas, iova, PAGE_SIZE, 0));
-        assertThat(ctx.ioasUnmap(ioas, iova, 3 * PAGE_SIZE)).isEqualTo(3 * PAGE_SIZE);
+        assertErrno(Errno.ENODEV, () -> fd.ioasCopy(withDomain, Iommufd.MAP_READABLE, ioas, iova, PAGE_SIZE, 0));
+        assertThat(fd.ioasUnmap(ioas, iova, 3 * PAGE_SIZE)).isEqualTo(3 * PAGE_SIZE);
 
         test.dmabufRevoke(buf, false);
-        long again = ctx.ioasMapFile(ioas, Iommufd.MAP_READABLE, buf, PAGE_SIZE, PAGE_SIZE, 0);
+        long again = fd.ioasMapFile(ioas, Iommufd.MAP_READABLE, buf, PAGE_SIZE, PAGE_SIZE, 0);
         assertThat(device.canRead(again)).isTrue();
         DmaBuf foreign = new DmaBuf(memory, PAGE_SIZE);
         assertErrno(Errno.EOPNOTSUPP, () -> test.dmabufRevoke(foreign, true));
         foreign.release();
-        ctx.destroy(md.stdevId());
+        fd.destroy(md.stdevId());
     }
 }

@@ -13,21 +13,21 @@ import static org.assertj.core.api.Assertions.assertThat;
 class FaultQueueTest extends IommufdFixture {
     @Test
     void theFileHoldsTheObjectAndFlagsAreRefused() {
-        assertErrno(Errno.EOPNOTSUPP, () -> ctx.faultQueueAlloc(1));
-        Iommufd.FaultQueueAlloc fault = ctx.faultQueueAlloc(0);
-        assertErrno(Errno.EBUSY, () -> ctx.destroy(fault.faultId()));
+        assertErrno(Errno.EOPNOTSUPP, () -> fd.faultQueueAlloc(1));
+        Iommufd.FaultQueueAlloc fault = fd.faultQueueAlloc(0);
+        assertErrno(Errno.EBUSY, () -> fd.destroy(fault.faultId()));
         fault.file().close();
         fault.file().close();
-        ctx.destroy(fault.faultId());
+        fd.destroy(fault.faultId());
     }
 
     @Test
     void aFaultIsReadAsOneRecordAndAnsweredByCookie() throws InterruptedException {
         int ioas = testIoctlIoasAlloc();
         IommufdSelftest.MockDomain md = testCmdMockDomain(ioas);
-        Iommufd.FaultQueueAlloc fault = ctx.faultQueueAlloc(0);
-        int hwpt = ctx.hwptAlloc(Iommufd.HWPT_ALLOC_FAULT_ID_VALID, md.idevId(), ioas, Iommufd.HWPT_DATA_NONE, null, fault.faultId());
-        assertErrno(Errno.EBUSY, () -> ctx.destroy(fault.faultId()));
+        Iommufd.FaultQueueAlloc fault = fd.faultQueueAlloc(0);
+        int hwpt = fd.hwptAlloc(Iommufd.HWPT_ALLOC_FAULT_ID_VALID, md.idevId(), ioas, Iommufd.HWPT_DATA_NONE, null, fault.faultId());
+        assertErrno(Errno.EBUSY, () -> fd.destroy(fault.faultId()));
         assertErrno(Errno.EINVAL, () -> test.triggerIopf(md.idevId(), 0, 2, 3, 0xdeadbeafL));
         test.mockDomainReplace(md.stdevId(), hwpt);
         IommufdFile file = fault.file();
@@ -59,8 +59,8 @@ class FaultQueueTest extends IommufdFixture {
     void detachAnswersOutstandingFaultsInvalid() {
         int ioas = testIoctlIoasAlloc();
         IommufdSelftest.MockDomain md = testCmdMockDomain(ioas);
-        Iommufd.FaultQueueAlloc fault = ctx.faultQueueAlloc(0);
-        int hwpt = ctx.hwptAlloc(Iommufd.HWPT_ALLOC_FAULT_ID_VALID, md.idevId(), ioas, Iommufd.HWPT_DATA_NONE, null, fault.faultId());
+        Iommufd.FaultQueueAlloc fault = fd.faultQueueAlloc(0);
+        int hwpt = fd.hwptAlloc(Iommufd.HWPT_ALLOC_FAULT_ID_VALID, md.idevId(), ioas, Iommufd.HWPT_DATA_NONE, null, fault.faultId());
         test.mockDomainReplace(md.stdevId(), hwpt);
         test.triggerIopf(md.idevId(), 0, 1, 1, 0x1000);
         test.triggerIopf(md.idevId(), 0, 2, 1, 0x2000);

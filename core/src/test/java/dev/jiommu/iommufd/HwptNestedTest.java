@@ -25,58 +25,58 @@ class HwptNestedTest extends IommufdFixture {
     void nestParent() {
         ioas = testIoctlIoasAlloc();
         md = testCmdMockDomain(ioas);
-        parent = ctx.hwptAlloc(Iommufd.HWPT_ALLOC_NEST_PARENT, md.idevId(), ioas, Iommufd.HWPT_DATA_NONE, null, 0);
+        parent = fd.hwptAlloc(Iommufd.HWPT_ALLOC_NEST_PARENT, md.idevId(), ioas, Iommufd.HWPT_DATA_NONE, null, 0);
     }
 
     private int nested(int flags) {
-        return ctx.hwptAlloc(flags, md.idevId(), parent, MockIommuDriver.HWPT_DATA_SELFTEST, selftestData(IOTLB_DEFAULT), 0);
+        return fd.hwptAlloc(flags, md.idevId(), parent, MockIommuDriver.HWPT_DATA_SELFTEST, selftestData(IOTLB_DEFAULT), 0);
     }
 
     @Test
     void nestedNeedsAManualNestParentAndAPayload() {
-        int plain = ctx.hwptAlloc(0, md.idevId(), ioas, Iommufd.HWPT_DATA_NONE, null, 0);
-        assertErrno(Errno.EINVAL, () -> ctx.hwptAlloc(0, md.idevId(), plain, MockIommuDriver.HWPT_DATA_SELFTEST, selftestData(0), 0));
-        assertErrno(Errno.EINVAL, () -> ctx.hwptAlloc(0, md.idevId(), md.hwptId(), MockIommuDriver.HWPT_DATA_SELFTEST, selftestData(0), 0));
-        assertErrno(Errno.EOPNOTSUPP, () -> ctx.hwptAlloc(0, md.idevId(), parent, Iommufd.HWPT_DATA_NONE, null, 0));
-        assertErrno(Errno.EOPNOTSUPP, () -> ctx.hwptAlloc(Iommufd.HWPT_ALLOC_NEST_PARENT, md.idevId(), parent,
+        int plain = fd.hwptAlloc(0, md.idevId(), ioas, Iommufd.HWPT_DATA_NONE, null, 0);
+        assertErrno(Errno.EINVAL, () -> fd.hwptAlloc(0, md.idevId(), plain, MockIommuDriver.HWPT_DATA_SELFTEST, selftestData(0), 0));
+        assertErrno(Errno.EINVAL, () -> fd.hwptAlloc(0, md.idevId(), md.hwptId(), MockIommuDriver.HWPT_DATA_SELFTEST, selftestData(0), 0));
+        assertErrno(Errno.EOPNOTSUPP, () -> fd.hwptAlloc(0, md.idevId(), parent, Iommufd.HWPT_DATA_NONE, null, 0));
+        assertErrno(Errno.EOPNOTSUPP, () -> fd.hwptAlloc(Iommufd.HWPT_ALLOC_NEST_PARENT, md.idevId(), parent,
                 MockIommuDriver.HWPT_DATA_SELFTEST, selftestData(0), 0));
-        assertErrno(Errno.EOPNOTSUPP, () -> ctx.hwptAlloc(0, md.idevId(), parent, 0x77, selftestData(0), 0));
-        assertErrno(Errno.EINVAL, () -> ctx.hwptAlloc(0, md.idevId(), parent, MockIommuDriver.HWPT_DATA_SELFTEST, new byte[2], 0));
+        assertErrno(Errno.EOPNOTSUPP, () -> fd.hwptAlloc(0, md.idevId(), parent, 0x77, selftestData(0), 0));
+        assertErrno(Errno.EINVAL, () -> fd.hwptAlloc(0, md.idevId(), parent, MockIommuDriver.HWPT_DATA_SELFTEST, new byte[2], 0));
         int nested = nested(0);
         for (int slot = 0; slot < 4; slot++) {
             test.mdCheckIotlb(nested, slot, IOTLB_DEFAULT);
         }
-        assertErrno(Errno.EBUSY, () -> ctx.destroy(parent));
-        ctx.destroy(nested);
-        ctx.destroy(parent);
+        assertErrno(Errno.EBUSY, () -> fd.destroy(parent));
+        fd.destroy(nested);
+        fd.destroy(parent);
     }
 
     @Test
     void aDeviceAttachedToANestedHwptKeepsItAlive() {
         int nested = nested(0);
         assertThat(test.mockDomainReplace(md.stdevId(), nested)).isEqualTo(nested);
-        assertErrno(Errno.EBUSY, () -> ctx.destroy(nested));
-        assertErrno(Errno.EBUSY, () -> ctx.destroy(parent));
+        assertErrno(Errno.EBUSY, () -> fd.destroy(nested));
+        assertErrno(Errno.EBUSY, () -> fd.destroy(parent));
         test.mockDomainReplace(md.stdevId(), ioas);
-        ctx.destroy(nested);
+        fd.destroy(nested);
     }
 
     @Test
     void invalidationClearsSlotsAndReportsProgressOnABadEntry() {
         int nested = nested(0);
-        assertThat(ctx.hwptInvalidate(nested, INVALIDATE_SELFTEST, 8, 0, new byte[0])).isZero();
-        assertThat(ctx.hwptInvalidate(nested, INVALIDATE_SELFTEST, 8, 1, entries(0, 1))).isEqualTo(1);
+        assertThat(fd.hwptInvalidate(nested, INVALIDATE_SELFTEST, 8, 0, new byte[0])).isZero();
+        assertThat(fd.hwptInvalidate(nested, INVALIDATE_SELFTEST, 8, 1, entries(0, 1))).isEqualTo(1);
         test.mdCheckIotlb(nested, 1, 0);
         test.mdCheckIotlb(nested, 2, IOTLB_DEFAULT);
 
-        assertThatThrownBy(() -> ctx.hwptInvalidate(nested, INVALIDATE_SELFTEST, 8, 3, entries(0, 2, 0, 9, 0, 3)))
+        assertThatThrownBy(() -> fd.hwptInvalidate(nested, INVALIDATE_SELFTEST, 8, 3, entries(0, 2, 0, 9, 0, 3)))
                 .isInstanceOfSatisfying(IommufdException.class, e -> {
                     assertThat(e.errno()).isEqualTo(Errno.EINVAL);
                     assertThat(e.progress()).isEqualTo(1);
                 });
         test.mdCheckIotlb(nested, 2, 0);
         test.mdCheckIotlb(nested, 3, IOTLB_DEFAULT);
-        assertThatThrownBy(() -> ctx.hwptInvalidate(nested, INVALIDATE_SELFTEST, 8, 2, entries(FLAG_ALL, 0, 4, 0)))
+        assertThatThrownBy(() -> fd.hwptInvalidate(nested, INVALIDATE_SELFTEST, 8, 2, entries(FLAG_ALL, 0, 4, 0)))
                 .isInstanceOfSatisfying(IommufdException.class, e -> {
                     assertThat(e.errno()).isEqualTo(Errno.EOPNOTSUPP);
                     assertThat(e.progress()).isEqualTo(1);
@@ -84,11 +84,11 @@ class HwptNestedTest extends IommufdFixture {
         for (int slot = 0; slot < 4; slot++) {
             test.mdCheckIotlb(nested, slot, 0);
         }
-        assertErrno(Errno.EINVAL, () -> ctx.hwptInvalidate(nested, 0xdadbeef, 8, 0, new byte[0]));
-        assertErrno(Errno.EINVAL, () -> ctx.hwptInvalidate(nested, INVALIDATE_SELFTEST, 9, 1, new byte[9]));
-        assertErrno(Errno.EINVAL, () -> ctx.hwptInvalidate(nested, INVALIDATE_SELFTEST, 0, 1, new byte[0]));
-        assertErrno(Errno.EINVAL, () -> ctx.hwptInvalidate(parent, INVALIDATE_SELFTEST, 8, 0, new byte[0]));
-        assertErrno(Errno.ENOENT, () -> ctx.hwptInvalidate(999, INVALIDATE_SELFTEST, 8, 0, new byte[0]));
+        assertErrno(Errno.EINVAL, () -> fd.hwptInvalidate(nested, 0xdadbeef, 8, 0, new byte[0]));
+        assertErrno(Errno.EINVAL, () -> fd.hwptInvalidate(nested, INVALIDATE_SELFTEST, 9, 1, new byte[9]));
+        assertErrno(Errno.EINVAL, () -> fd.hwptInvalidate(nested, INVALIDATE_SELFTEST, 0, 1, new byte[0]));
+        assertErrno(Errno.EINVAL, () -> fd.hwptInvalidate(parent, INVALIDATE_SELFTEST, 8, 0, new byte[0]));
+        assertErrno(Errno.ENOENT, () -> fd.hwptInvalidate(999, INVALIDATE_SELFTEST, 8, 0, new byte[0]));
         assertErrno(Errno.EINVAL, () -> test.mdCheckIotlb(nested, 4, 0));
     }
 

@@ -19,8 +19,8 @@ class PasidAttachTest extends IommufdFixture {
     void pasidDeviceAndHwpts() {
         ioas = testIoctlIoasAlloc();
         device = test.mockDomainFlags(ioas, SelftestDevices.PASID);
-        pasidHwpt = ctx.hwptAlloc(Iommufd.HWPT_ALLOC_PASID, device.idevId(), ioas, Iommufd.HWPT_DATA_NONE, null, 0);
-        plainHwpt = ctx.hwptAlloc(0, device.idevId(), ioas, Iommufd.HWPT_DATA_NONE, null, 0);
+        pasidHwpt = fd.hwptAlloc(Iommufd.HWPT_ALLOC_PASID, device.idevId(), ioas, Iommufd.HWPT_DATA_NONE, null, 0);
+        plainHwpt = fd.hwptAlloc(0, device.idevId(), ioas, Iommufd.HWPT_DATA_NONE, null, 0);
     }
 
     @Test
@@ -42,7 +42,7 @@ class PasidAttachTest extends IommufdFixture {
         assertErrno(Errno.EINVAL, () -> test.pasidReplace(device.stdevId(), 8, pasidHwpt));
         assertErrno(Errno.EINVAL, () -> test.pasidAttach(device.stdevId(), 8, ioas));
         assertErrno(Errno.EINVAL, () -> test.pasidAttach(device.stdevId(), 1 << MockIommuDriver.PASID_BITS, pasidHwpt));
-        assertErrno(Errno.EBUSY, () -> ctx.destroy(pasidHwpt));
+        assertErrno(Errno.EBUSY, () -> fd.destroy(pasidHwpt));
         test.pasidDetach(device.stdevId(), 7);
         test.pasidDetach(device.stdevId(), 7);
         test.pasidCheckHwpt(device.stdevId(), 7, 0);
@@ -57,11 +57,11 @@ class PasidAttachTest extends IommufdFixture {
     @Test
     void failedReplaceAtTheReservedPasidKeepsTheOldAttachment() {
         test.mockDomainReplace(device.stdevId(), pasidHwpt);
-        int other = ctx.hwptAlloc(Iommufd.HWPT_ALLOC_PASID, device.idevId(), ioas, Iommufd.HWPT_DATA_NONE, null, 0);
+        int other = fd.hwptAlloc(Iommufd.HWPT_ALLOC_PASID, device.idevId(), ioas, Iommufd.HWPT_DATA_NONE, null, 0);
         test.pasidAttach(device.stdevId(), MockIommuDriver.PASID_RESERVED, pasidHwpt);
         assertErrno(Errno.ENOMEM, () -> test.pasidReplace(device.stdevId(), MockIommuDriver.PASID_RESERVED, other));
         test.pasidCheckHwpt(device.stdevId(), MockIommuDriver.PASID_RESERVED, pasidHwpt);
-        ctx.destroy(other); // the failed replace left no reference on it
+        fd.destroy(other); // the failed replace left no reference on it
         test.pasidDetach(device.stdevId(), MockIommuDriver.PASID_RESERVED);
     }
 
@@ -69,8 +69,8 @@ class PasidAttachTest extends IommufdFixture {
     void destroyingTheSelftestDeviceDetachesEveryPasid() {
         test.mockDomainReplace(device.stdevId(), pasidHwpt);
         test.pasidAttach(device.stdevId(), 3, pasidHwpt);
-        ctx.destroy(device.stdevId());
-        ctx.destroy(pasidHwpt);
-        ctx.destroy(plainHwpt);
+        fd.destroy(device.stdevId());
+        fd.destroy(pasidHwpt);
+        fd.destroy(plainHwpt);
     }
 }

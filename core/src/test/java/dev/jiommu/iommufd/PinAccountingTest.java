@@ -23,10 +23,10 @@ class PinAccountingTest extends IommufdFixture {
 
     @Test
     void mmModeIsSelectableOnlyOnAnEmptyContextAndChargesTheProcess() {
-        assertThat(ctx.optionGet(Iommufd.OPTION_RLIMIT_MODE, 0)).isZero();
-        ctx.optionSet(Iommufd.OPTION_RLIMIT_MODE, 0, 1);
+        assertThat(fd.optionGet(Iommufd.OPTION_RLIMIT_MODE, 0)).isZero();
+        fd.optionSet(Iommufd.OPTION_RLIMIT_MODE, 0, 1);
         int ioas = testIoctlIoasAlloc();
-        assertErrno(Errno.EBUSY, () -> ctx.optionSet(Iommufd.OPTION_RLIMIT_MODE, 0, 0));
+        assertErrno(Errno.EBUSY, () -> fd.optionSet(Iommufd.OPTION_RLIMIT_MODE, 0, 0));
         testCmdMockDomain(ioas);
         testIoctlIoasMap(ioas, buffer, 4 * PAGE_SIZE);
         assertThat(ctx.accounting().mmLockedPages()).isEqualTo(4);
@@ -46,9 +46,9 @@ class PinAccountingTest extends IommufdFixture {
 
     @Test
     void rlimitModeNeedsCapSysResourceAndAValidValue() {
-        assertErrno(Errno.EINVAL, () -> ctx.optionSet(Iommufd.OPTION_RLIMIT_MODE, 0, 2));
-        assertErrno(Errno.EOPNOTSUPP, () -> ctx.optionSet(Iommufd.OPTION_RLIMIT_MODE, 7, 1));
+        assertErrno(Errno.EINVAL, () -> fd.optionSet(Iommufd.OPTION_RLIMIT_MODE, 0, 2));
+        assertErrno(Errno.EOPNOTSUPP, () -> fd.optionSet(Iommufd.OPTION_RLIMIT_MODE, 7, 1));
         ctx.capSysResource(false);
-        assertErrno(Errno.EPERM, () -> ctx.optionSet(Iommufd.OPTION_RLIMIT_MODE, 0, 1));
+        assertErrno(Errno.EPERM, () -> fd.optionSet(Iommufd.OPTION_RLIMIT_MODE, 0, 1));
     }
 }

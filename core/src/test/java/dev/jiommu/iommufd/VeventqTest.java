@@ -22,32 +22,32 @@ class VeventqTest extends IommufdFixture {
     void deviceThroughAViommu() {
         int ioas = testIoctlIoasAlloc();
         md = testCmdMockDomain(ioas);
-        int parent = ctx.hwptAlloc(Iommufd.HWPT_ALLOC_NEST_PARENT, md.idevId(), ioas, Iommufd.HWPT_DATA_NONE, null, 0);
-        viommu = ctx.viommuAlloc(0, 0xdeadbeef, md.idevId(), parent, null).viommuId();
-        ctx.vdeviceAlloc(viommu, md.idevId(), VIRT_ID);
-        int nested = ctx.hwptAlloc(0, md.idevId(), viommu, MockIommuDriver.HWPT_DATA_SELFTEST, new byte[8], 0);
+        int parent = fd.hwptAlloc(Iommufd.HWPT_ALLOC_NEST_PARENT, md.idevId(), ioas, Iommufd.HWPT_DATA_NONE, null, 0);
+        viommu = fd.viommuAlloc(0, 0xdeadbeef, md.idevId(), parent, null).viommuId();
+        fd.vdeviceAlloc(viommu, md.idevId(), VIRT_ID);
+        int nested = fd.hwptAlloc(0, md.idevId(), viommu, MockIommuDriver.HWPT_DATA_SELFTEST, new byte[8], 0);
         test.mockDomainReplace(md.stdevId(), nested);
     }
 
     @Test
     void allocRefusesBadArgumentsAndASecondQueueOfOneType() {
-        assertErrno(Errno.EOPNOTSUPP, () -> ctx.veventqAlloc(1, viommu, TYPE, 2));
-        assertErrno(Errno.EOPNOTSUPP, () -> ctx.veventqAlloc(0, viommu, 0, 2));
-        assertErrno(Errno.EINVAL, () -> ctx.veventqAlloc(0, viommu, TYPE, 0));
-        assertErrno(Errno.ENOENT, () -> ctx.veventqAlloc(0, md.idevId(), TYPE, 2));
+        assertErrno(Errno.EOPNOTSUPP, () -> fd.veventqAlloc(1, viommu, TYPE, 2));
+        assertErrno(Errno.EOPNOTSUPP, () -> fd.veventqAlloc(0, viommu, 0, 2));
+        assertErrno(Errno.EINVAL, () -> fd.veventqAlloc(0, viommu, TYPE, 0));
+        assertErrno(Errno.ENOENT, () -> fd.veventqAlloc(0, md.idevId(), TYPE, 2));
         assertErrno(Errno.EOPNOTSUPP, () -> test.triggerVevent(md.idevId()));
-        Iommufd.VeventqAlloc queue = ctx.veventqAlloc(0, viommu, TYPE, 2);
-        assertErrno(Errno.EEXIST, () -> ctx.veventqAlloc(0, viommu, TYPE, 2));
-        assertErrno(Errno.EBUSY, () -> ctx.destroy(queue.veventqId()));
-        assertErrno(Errno.EBUSY, () -> ctx.destroy(viommu));
+        Iommufd.VeventqAlloc queue = fd.veventqAlloc(0, viommu, TYPE, 2);
+        assertErrno(Errno.EEXIST, () -> fd.veventqAlloc(0, viommu, TYPE, 2));
+        assertErrno(Errno.EBUSY, () -> fd.destroy(queue.veventqId()));
+        assertErrno(Errno.EBUSY, () -> fd.destroy(viommu));
         queue.file().close();
-        ctx.destroy(queue.veventqId());
-        ctx.veventqAlloc(0, viommu, TYPE, 2).file().close();
+        fd.destroy(queue.veventqId());
+        fd.veventqAlloc(0, viommu, TYPE, 2).file().close();
     }
 
     @Test
     void aFullQueueDropsEventsBehindOneLostEventsMarker() {
-        IommufdFile file = ctx.veventqAlloc(0, viommu, TYPE, 2).file();
+        IommufdFile file = fd.veventqAlloc(0, viommu, TYPE, 2).file();
         assertThat(file.poll()).isZero();
         for (int i = 0; i < 3; i++) {
             test.triggerVevent(md.idevId());
@@ -73,7 +73,7 @@ class VeventqTest extends IommufdFixture {
 
     @Test
     void triggerNeedsAVdeviceAndANestedAttachment() {
-        ctx.veventqAlloc(0, viommu, TYPE, 4);
+        fd.veventqAlloc(0, viommu, TYPE, 4);
         IommufdSelftest.MockDomain plain = testCmdMockDomain(testIoctlIoasAlloc());
         assertErrno(Errno.ENOENT, () -> test.triggerVevent(plain.idevId()));
     }

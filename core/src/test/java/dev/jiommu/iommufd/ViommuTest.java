@@ -25,77 +25,77 @@ class ViommuTest extends IommufdFixture {
     void nestParent() {
         ioas = testIoctlIoasAlloc();
         md = testCmdMockDomain(ioas);
-        parent = ctx.hwptAlloc(Iommufd.HWPT_ALLOC_NEST_PARENT, md.idevId(), ioas, Iommufd.HWPT_DATA_NONE, null, 0);
+        parent = fd.hwptAlloc(Iommufd.HWPT_ALLOC_NEST_PARENT, md.idevId(), ioas, Iommufd.HWPT_DATA_NONE, null, 0);
     }
 
     @Test
     void viommuAllocChecksTypeParentAndEchoesItsPayloadWithAMappableWindow() {
-        assertErrno(Errno.EOPNOTSUPP, () -> ctx.viommuAlloc(0, 0, md.idevId(), parent, null));
-        assertErrno(Errno.EOPNOTSUPP, () -> ctx.viommuAlloc(1, TYPE_SELFTEST, md.idevId(), parent, null));
-        assertErrno(Errno.EOPNOTSUPP, () -> ctx.viommuAlloc(0, 7, md.idevId(), parent, null));
-        assertErrno(Errno.ENOENT, () -> ctx.viommuAlloc(0, TYPE_SELFTEST, md.idevId(), ioas, null));
-        assertErrno(Errno.EINVAL, () -> ctx.viommuAlloc(0, TYPE_SELFTEST, md.idevId(), md.hwptId(), null));
-        assertErrno(Errno.EINVAL, () -> ctx.viommuAlloc(0, TYPE_SELFTEST, md.idevId(), parent, new byte[4]));
+        assertErrno(Errno.EOPNOTSUPP, () -> fd.viommuAlloc(0, 0, md.idevId(), parent, null));
+        assertErrno(Errno.EOPNOTSUPP, () -> fd.viommuAlloc(1, TYPE_SELFTEST, md.idevId(), parent, null));
+        assertErrno(Errno.EOPNOTSUPP, () -> fd.viommuAlloc(0, 7, md.idevId(), parent, null));
+        assertErrno(Errno.ENOENT, () -> fd.viommuAlloc(0, TYPE_SELFTEST, md.idevId(), ioas, null));
+        assertErrno(Errno.EINVAL, () -> fd.viommuAlloc(0, TYPE_SELFTEST, md.idevId(), md.hwptId(), null));
+        assertErrno(Errno.EINVAL, () -> fd.viommuAlloc(0, TYPE_SELFTEST, md.idevId(), parent, new byte[4]));
 
         byte[] in = ByteBuffer.allocate(24).order(ByteOrder.LITTLE_ENDIAN).putInt(0xcafe).array();
-        Iommufd.ViommuAlloc viommu = ctx.viommuAlloc(0, TYPE_SELFTEST, md.idevId(), parent, in);
+        Iommufd.ViommuAlloc viommu = fd.viommuAlloc(0, TYPE_SELFTEST, md.idevId(), parent, in);
         ByteBuffer out = ByteBuffer.wrap(viommu.outData()).order(ByteOrder.LITTLE_ENDIAN);
         assertThat(out.getInt(4)).isEqualTo(0xcafe);
         long offset = out.getLong(8);
         long length = out.getLong(16);
         assertThat(length).isEqualTo(2 * PAGE_SIZE);
-        assertErrno(Errno.ENXIO, () -> ctx.mmap(offset, PAGE_SIZE));
-        try (Iommufd.MmioMapping window = ctx.mmap(offset, length)) {
+        assertErrno(Errno.ENXIO, () -> fd.mmap(offset, PAGE_SIZE));
+        try (Iommufd.MmioMapping window = fd.mmap(offset, length)) {
             assertThat(window.memory().get(ValueLayout.JAVA_INT_UNALIGNED, 0)).isEqualTo(0xcafe);
-            assertErrno(Errno.EBUSY, () -> ctx.destroy(viommu.viommuId()));
+            assertErrno(Errno.EBUSY, () -> fd.destroy(viommu.viommuId()));
         }
-        assertErrno(Errno.EBUSY, () -> ctx.destroy(parent));
-        ctx.destroy(viommu.viommuId());
-        assertErrno(Errno.ENXIO, () -> ctx.mmap(offset, length));
+        assertErrno(Errno.EBUSY, () -> fd.destroy(parent));
+        fd.destroy(viommu.viommuId());
+        assertErrno(Errno.ENXIO, () -> fd.mmap(offset, length));
     }
 
     @Test
     void vdevicesAreUniquePerDeviceAndPerVirtualId() {
-        int viommu = ctx.viommuAlloc(0, TYPE_SELFTEST, md.idevId(), parent, null).viommuId();
+        int viommu = fd.viommuAlloc(0, TYPE_SELFTEST, md.idevId(), parent, null).viommuId();
         IommufdSelftest.MockDomain other = testCmdMockDomain(ioas);
-        int vdev = ctx.vdeviceAlloc(viommu, md.idevId(), 0x99);
-        assertErrno(Errno.EEXIST, () -> ctx.vdeviceAlloc(viommu, md.idevId(), 0x98));
-        assertErrno(Errno.EEXIST, () -> ctx.vdeviceAlloc(viommu, other.idevId(), 0x99));
-        assertErrno(Errno.EINVAL, () -> ctx.vdeviceAlloc(viommu, other.idevId(), new long[] {1, 2}));
-        assertErrno(Errno.ENOENT, () -> ctx.vdeviceAlloc(parent, other.idevId(), 1));
-        assertErrno(Errno.EBUSY, () -> ctx.destroy(viommu));
-        ctx.destroy(vdev);
-        ctx.destroy(viommu);
+        int vdev = fd.vdeviceAlloc(viommu, md.idevId(), 0x99);
+        assertErrno(Errno.EEXIST, () -> fd.vdeviceAlloc(viommu, md.idevId(), 0x98));
+        assertErrno(Errno.EEXIST, () -> fd.vdeviceAlloc(viommu, other.idevId(), 0x99));
+        assertErrno(Errno.EINVAL, () -> fd.vdeviceAlloc(viommu, other.idevId(), new long[] {1, 2}));
+        assertErrno(Errno.ENOENT, () -> fd.vdeviceAlloc(parent, other.idevId(), 1));
+        assertErrno(Errno.EBUSY, () -> fd.destroy(viommu));
+        fd.destroy(vdev);
+        fd.destroy(viommu);
     }
 
     @Test
     void nestedThroughAViommuNeedsAVdeviceToAttach() {
-        int viommu = ctx.viommuAlloc(0, TYPE_SELFTEST, md.idevId(), parent, null).viommuId();
-        int nested = ctx.hwptAlloc(0, md.idevId(), viommu, MockIommuDriver.HWPT_DATA_SELFTEST, new byte[8], 0);
+        int viommu = fd.viommuAlloc(0, TYPE_SELFTEST, md.idevId(), parent, null).viommuId();
+        int nested = fd.hwptAlloc(0, md.idevId(), viommu, MockIommuDriver.HWPT_DATA_SELFTEST, new byte[8], 0);
         assertErrno(Errno.ENOENT, () -> test.mockDomainReplace(md.stdevId(), nested));
-        ctx.vdeviceAlloc(viommu, md.idevId(), 0x42);
+        fd.vdeviceAlloc(viommu, md.idevId(), 0x42);
         assertThat(test.mockDomainReplace(md.stdevId(), nested)).isEqualTo(nested);
-        assertErrno(Errno.EBUSY, () -> ctx.destroy(viommu));
+        assertErrno(Errno.EBUSY, () -> fd.destroy(viommu));
     }
 
     @Test
     void viommuInvalidationClearsTheNamedDevicesCacheSlots() {
-        int viommu = ctx.viommuAlloc(0, TYPE_SELFTEST, md.idevId(), parent, null).viommuId();
-        ctx.vdeviceAlloc(viommu, md.idevId(), 0x42);
-        assertThat(ctx.hwptInvalidate(viommu, 0xdeadbeef, 12, 0, new byte[0])).isZero();
-        assertThat(ctx.hwptInvalidate(viommu, 0xdeadbeef, 12, 1, entry(0, 0x42, 2))).isEqualTo(1);
+        int viommu = fd.viommuAlloc(0, TYPE_SELFTEST, md.idevId(), parent, null).viommuId();
+        fd.vdeviceAlloc(viommu, md.idevId(), 0x42);
+        assertThat(fd.hwptInvalidate(viommu, 0xdeadbeef, 12, 0, new byte[0])).isZero();
+        assertThat(fd.hwptInvalidate(viommu, 0xdeadbeef, 12, 1, entry(0, 0x42, 2))).isEqualTo(1);
         test.devCheckCache(md.idevId(), 2, 0);
         test.devCheckCache(md.idevId(), 1, CACHE_DEFAULT);
-        assertThatThrownBy(() -> ctx.hwptInvalidate(viommu, 0xdeadbeef, 12, 2, concat(entry(0, 0x42, 1), entry(0, 0x43, 0))))
+        assertThatThrownBy(() -> fd.hwptInvalidate(viommu, 0xdeadbeef, 12, 2, concat(entry(0, 0x42, 1), entry(0, 0x43, 0))))
                 .isInstanceOfSatisfying(IommufdException.class, e -> {
                     assertThat(e.errno()).isEqualTo(Errno.EINVAL);
                     assertThat(e.progress()).isEqualTo(1);
                 });
-        assertErrno(Errno.EINVAL, () -> ctx.hwptInvalidate(viommu, 0xdeadbeef, 12, 1, entry(0, 0x42, 4)));
-        assertErrno(Errno.EOPNOTSUPP, () -> ctx.hwptInvalidate(viommu, 0xdeadbeef, 12, 1, entry(2, 0x42, 0)));
-        assertErrno(Errno.EINVAL, () -> ctx.hwptInvalidate(viommu, 0xdadbeef, 12, 0, new byte[0]));
-        assertErrno(Errno.EINVAL, () -> ctx.hwptInvalidate(viommu, 0xdeadbeef, 13, 1, new byte[13]));
-        ctx.hwptInvalidate(viommu, 0xdeadbeef, 12, 1, entry(1, 0x42, 0));
+        assertErrno(Errno.EINVAL, () -> fd.hwptInvalidate(viommu, 0xdeadbeef, 12, 1, entry(0, 0x42, 4)));
+        assertErrno(Errno.EOPNOTSUPP, () -> fd.hwptInvalidate(viommu, 0xdeadbeef, 12, 1, entry(2, 0x42, 0)));
+        assertErrno(Errno.EINVAL, () -> fd.hwptInvalidate(viommu, 0xdadbeef, 12, 0, new byte[0]));
+        assertErrno(Errno.EINVAL, () -> fd.hwptInvalidate(viommu, 0xdeadbeef, 13, 1, new byte[13]));
+        fd.hwptInvalidate(viommu, 0xdeadbeef, 12, 1, entry(1, 0x42, 0));
         for (int slot = 0; slot < 4; slot++) {
             test.devCheckCache(md.idevId(), slot, 0);
         }
@@ -103,14 +103,14 @@ class ViommuTest extends IommufdFixture {
 
     @Test
     void unbindingADeviceFirstLeavesItsVdeviceIdAsATombstone() {
-        int viommu = ctx.viommuAlloc(0, TYPE_SELFTEST, md.idevId(), parent, null).viommuId();
+        int viommu = fd.viommuAlloc(0, TYPE_SELFTEST, md.idevId(), parent, null).viommuId();
         IommufdSelftest.MockDomain other = testCmdMockDomain(ioas);
-        int vdev = ctx.vdeviceAlloc(viommu, other.idevId(), 7);
-        ctx.destroy(other.stdevId());
-        assertErrno(Errno.ENOENT, () -> ctx.destroy(vdev));
+        int vdev = fd.vdeviceAlloc(viommu, other.idevId(), 7);
+        fd.destroy(other.stdevId());
+        assertErrno(Errno.ENOENT, () -> fd.destroy(vdev));
         int next = testIoctlIoasAlloc();
         assertThat(next).as("the tombstone's ID is not reused").isNotEqualTo(vdev);
-        ctx.destroy(viommu);
+        fd.destroy(viommu);
     }
 
     private static byte[] entry(int flags, int vdevId, int cacheId) {
