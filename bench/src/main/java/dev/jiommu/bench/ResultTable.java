@@ -56,6 +56,9 @@ final class ResultTable {
         for (RunResult r : sorted) {
             BenchmarkParams p = r.getParams();
             if (method(p.getBenchmark()).startsWith(BASELINE_PREFIX)) {
+                // Keyed with and without the params: a row takes the baseline run with its own params
+                // (copying 2 MiB for mapping 2 MiB), else the class's first baseline.
+                baselines.putIfAbsent(owner(p.getBenchmark()) + '/' + p.getMode() + '/' + params(p), r.getPrimaryResult().getScore());
                 baselines.putIfAbsent(owner(p.getBenchmark()) + '/' + p.getMode(), r.getPrimaryResult().getScore());
             }
         }
@@ -68,7 +71,8 @@ final class ResultTable {
             Result<?> primary = r.getPrimaryResult();
             Result<?> alloc = r.getSecondaryResults().get(ALLOC_NORM);
             anyAlloc |= alloc != null;
-            Double baseline = baselines.get(owner(p.getBenchmark()) + '/' + p.getMode());
+            Double baseline = baselines.getOrDefault(owner(p.getBenchmark()) + '/' + p.getMode() + '/' + params(p),
+                    baselines.get(owner(p.getBenchmark()) + '/' + p.getMode()));
             double ratio = Double.NaN;
             if (baseline != null && baseline > 0 && primary.getScore() > 0) {
                 // Throughput is ops per time: invert, so the ratio always reads "costs N baselines".
