@@ -32,6 +32,32 @@ final class BenchTable implements AutoCloseable {
         this.table = new PageTable(format, memory);
     }
 
+    /** {@return the offset of the neighbour page that keeps a leaf table of {@code pageBytes} pages alive} */
+    static long neighbourOffset(long pageBytes) {
+        return (long) (TABLE_ENTRIES - 1) * pageBytes;
+    }
+
+    /** {@return a table whose single-page batch at BASE_IOVA never empties its leaf table: the neighbour holds it} */
+    static BenchTable forSinglePages(String formatName, long pageBytes) {
+        BenchTable bench = new BenchTable(formatName);
+        long neighbour = neighbourOffset(pageBytes);
+        bench.mapPages(BASE_IOVA + neighbour, BASE_PA + neighbour, pageBytes, 1);
+        return bench;
+    }
+
+    /** {@return a table for {@code ranges} ranges of {@code pages} 4 KiB pages, each leaf table kept by a neighbour} */
+    static BenchTable forRanges(String formatName, int pages, int ranges) {
+        if (pages < 1 || pages >= TABLE_ENTRIES) {
+            throw new IllegalArgumentException("pages=" + pages + ": must leave the neighbour's slot free, so 1.." + (TABLE_ENTRIES - 1));
+        }
+        BenchTable bench = new BenchTable(formatName);
+        long neighbour = neighbourOffset(SMALL_PAGE_BYTES);
+        for (int r = 0; r < ranges; r++) {
+            bench.mapPages(rangeIova(r) + neighbour, BASE_PA + neighbour, SMALL_PAGE_BYTES, 1);
+        }
+        return bench;
+    }
+
     /** {@return the IOVA of the {@code index}th range of 4 KiB pages: one range per leaf table} */
     static long rangeIova(int index) {
         return BASE_IOVA + index * SMALL_LEAF_TABLE_SPAN_BYTES;

@@ -54,9 +54,7 @@ public class PtMapBenchmark {
 
         @Setup(Level.Trial)
         public void setUp() {
-            bench = new BenchTable(format);
-            long neighbour = (long) (BenchTable.TABLE_ENTRIES - 1) * pageBytes;
-            bench.mapPages(BenchTable.BASE_IOVA + neighbour, BenchTable.BASE_PA + neighbour, pageBytes, 1);
+            bench = BenchTable.forSinglePages(format, pageBytes);
         }
 
         /** Empties the batch's slots (untimed); the first time there is nothing to empty. */
@@ -71,7 +69,7 @@ public class PtMapBenchmark {
             bench.expectTranslation(BenchTable.BASE_IOVA, BenchTable.BASE_PA);
             long last = (PAGES_PER_INVOCATION - 1) * pageBytes;
             bench.expectTranslation(BenchTable.BASE_IOVA + last, BenchTable.BASE_PA + last);
-            long neighbour = (long) (BenchTable.TABLE_ENTRIES - 1) * pageBytes;
+            long neighbour = BenchTable.neighbourOffset(pageBytes);
             bench.expectTranslation(BenchTable.BASE_IOVA + neighbour, BenchTable.BASE_PA + neighbour);
             bench.close();
         }
@@ -90,15 +88,8 @@ public class PtMapBenchmark {
 
         @Setup(Level.Trial)
         public void setUp() {
-            if (pages < 1 || pages >= BenchTable.TABLE_ENTRIES) {
-                throw new IllegalArgumentException("pages=" + pages + ": must leave the neighbour's slot free, so 1.." + (BenchTable.TABLE_ENTRIES - 1));
-            }
-            bench = new BenchTable(format);
+            bench = BenchTable.forRanges(format, pages, RANGES_PER_INVOCATION);
             lengthBytes = pages * BenchTable.SMALL_PAGE_BYTES;
-            long neighbour = (BenchTable.TABLE_ENTRIES - 1) * BenchTable.SMALL_PAGE_BYTES;
-            for (int r = 0; r < RANGES_PER_INVOCATION; r++) {
-                bench.mapPages(BenchTable.rangeIova(r) + neighbour, BenchTable.BASE_PA + neighbour, BenchTable.SMALL_PAGE_BYTES, 1);
-            }
         }
 
         @Setup(Level.Invocation)

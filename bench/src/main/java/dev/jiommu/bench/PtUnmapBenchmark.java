@@ -49,9 +49,7 @@ public class PtUnmapBenchmark {
 
         @Setup(Level.Trial)
         public void setUp() {
-            bench = new BenchTable(format);
-            long neighbour = (long) (BenchTable.TABLE_ENTRIES - 1) * pageBytes;
-            bench.mapPages(BenchTable.BASE_IOVA + neighbour, BenchTable.BASE_PA + neighbour, pageBytes, 1);
+            bench = BenchTable.forSinglePages(format, pageBytes);
         }
 
         /** Maps the batch again (untimed); a page left over from the last invocation would fail here with EEXIST. */
@@ -63,7 +61,7 @@ public class PtUnmapBenchmark {
         @TearDown(Level.Trial)
         public void tearDown() {
             bench.expectUnmapped(BenchTable.BASE_IOVA, pageBytes, PAGES_PER_INVOCATION);
-            long neighbour = (long) (BenchTable.TABLE_ENTRIES - 1) * pageBytes;
+            long neighbour = BenchTable.neighbourOffset(pageBytes);
             bench.expectTranslation(BenchTable.BASE_IOVA + neighbour, BenchTable.BASE_PA + neighbour);
             bench.close();
         }
@@ -82,15 +80,8 @@ public class PtUnmapBenchmark {
 
         @Setup(Level.Trial)
         public void setUp() {
-            if (pages < 1 || pages >= BenchTable.TABLE_ENTRIES) {
-                throw new IllegalArgumentException("pages=" + pages + ": must leave the neighbour's slot free, so 1.." + (BenchTable.TABLE_ENTRIES - 1));
-            }
-            bench = new BenchTable(format);
+            bench = BenchTable.forRanges(format, pages, RANGES_PER_INVOCATION);
             lengthBytes = pages * BenchTable.SMALL_PAGE_BYTES;
-            long neighbour = (BenchTable.TABLE_ENTRIES - 1) * BenchTable.SMALL_PAGE_BYTES;
-            for (int r = 0; r < RANGES_PER_INVOCATION; r++) {
-                bench.mapPages(BenchTable.rangeIova(r) + neighbour, BenchTable.BASE_PA + neighbour, BenchTable.SMALL_PAGE_BYTES, 1);
-            }
         }
 
         /** Maps the ranges again (untimed), page by page so every format holds 4 KiB leaves. */
