@@ -96,7 +96,7 @@ public final class MockDevice implements IommuDevice, SelftestDeviceCaches {
             return -1;
         }
         WalkResult result = new WalkResult();
-        new PageTableWalker(driver.memory()).walk(paging.format(), paging.rootAddress(), iova, access,
+        driver.walker().walk(paging.format(), paging.rootAddress(), iova, access,
                 paging.dirtyTracking() ? PageTableWalker.UPDATE_DIRTY : 0, result);
         return result.ok() ? result.outputAddress() : -1;
     }

@@ -14,6 +14,7 @@ import dev.jiommu.iommu.MmioRegistrar;
 import dev.jiommu.iommu.PagingDomainFlags;
 import dev.jiommu.iommu.SelftestDevices;
 import dev.jiommu.mem.PhysicalMemory;
+import dev.jiommu.pt.PageTableWalker;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -54,6 +55,8 @@ public final class MockIommuDriver implements IommuDriver, SelftestDevices {
             | PagingDomainFlags.PASID;
 
     private final PhysicalMemory memory;
+    /** Walks the devices' DMA; stateless, so one serves every device and thread. */
+    private final PageTableWalker walker;
     private int nextDeviceNumber;
     /** {@code IOMMU_TEST_PASID_RESERVED}: the PASID whose second attach fails, to test rollback. */
     public static final int PASID_RESERVED = 1024;
@@ -65,6 +68,7 @@ public final class MockIommuDriver implements IommuDriver, SelftestDevices {
 
     public MockIommuDriver(PhysicalMemory memory) {
         this.memory = memory;
+        this.walker = new PageTableWalker(memory);
     }
 
     @Override
@@ -248,8 +252,8 @@ public final class MockIommuDriver implements IommuDriver, SelftestDevices {
         return attached == null ? null : attached.get(pasid);
     }
 
-    PhysicalMemory memory() {
-        return memory;
+    PageTableWalker walker() {
+        return walker;
     }
 
     private MockDevice checkDevice(IommuDevice device) {
