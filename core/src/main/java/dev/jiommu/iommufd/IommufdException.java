@@ -23,7 +23,8 @@ public final class IommufdException extends ErrnoException {
         return progress;
     }
 
-    IommufdException withProgress(int handled) {
+    /** {@return this, carrying {@code handled} as its progress} (for a backend that reads it from the ABI) */
+    public IommufdException withProgress(int handled) {
         this.progress = handled;
         return this;
     }
@@ -36,7 +37,8 @@ public final class IommufdException extends ErrnoException {
         return progressBytes;
     }
 
-    IommufdException withProgressBytes(long bytes) {
+    /** {@return this, carrying {@code bytes} as its byte progress} (for a backend that reads it from the ABI) */
+    public IommufdException withProgressBytes(long bytes) {
         this.progressBytes = bytes;
         return this;
     }

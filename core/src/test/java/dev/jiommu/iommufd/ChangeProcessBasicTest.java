@@ -50,7 +50,7 @@ class ChangeProcessBasicTest extends IommufdFixture {
     @BeforeEach
     void setUpChangeProcess() {
         if (variant.mode == PinAccounting.Mode.NONE) {
-            ctx.capIpcLock(true);
+            ctx().capIpcLock(true);
         } else {
             testIoctlOptionSet(Iommufd.OPTION_RLIMIT_MODE, 0, variant.mode == PinAccounting.Mode.MM ? 1 : 0);
         }
@@ -62,13 +62,13 @@ class ChangeProcessBasicTest extends IommufdFixture {
     void basic() {
         // Pins of anonymous memory belong to the address space they came from: nobody may take them over
         long iova = testIoctlIoasMap(ioasId, buffer, PAGE_SIZE);
-        testErrIoctlIoasChangeProcess(Errno.EINVAL, ctx.accounting());
+        testErrIoctlIoasChangeProcess(Errno.EINVAL, ctx().accounting());
         testIoctlIoasUnmap(ioasId, iova, PAGE_SIZE);
 
         // With only a file-backed map, the process that already holds the pins can "take them over"
         long mapLength = PAGE_SIZE;
-        testIoctlIoasMapFileId(ioasId, mfd, 0, mapLength);
-        PinAccounting parent = ctx.accounting();
+        testIoctlIoasMapFileId(ioasId, mfd(), 0, mapLength);
+        PinAccounting parent = ctx().accounting();
         testIoctlIoasChangeProcess(parent);
 
         // Another process takes them over
@@ -97,12 +97,12 @@ class ChangeProcessBasicTest extends IommufdFixture {
 
     private void testIoctlIoasChangeProcess(PinAccounting process) {
         fd.ioasChangeProcess(process);
-        assertThat(ctx.accounting()).as("the context's process after IOAS_CHANGE_PROCESS").isSameAs(process);
+        assertThat(ctx().accounting()).as("the context's process after IOAS_CHANGE_PROCESS").isSameAs(process);
     }
 
     private void testErrIoctlIoasChangeProcess(Errno errno, PinAccounting process) {
-        PinAccounting before = ctx.accounting();
+        PinAccounting before = ctx().accounting();
         assertErrno(errno, () -> fd.ioasChangeProcess(process));
-        assertThat(ctx.accounting()).as("the context's process after a refused IOAS_CHANGE_PROCESS").isSameAs(before);
+        assertThat(ctx().accounting()).as("the context's process after a refused IOAS_CHANGE_PROCESS").isSameAs(before);
     }
 }

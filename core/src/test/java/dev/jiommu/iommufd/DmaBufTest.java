@@ -19,9 +19,9 @@ class DmaBufTest extends IommufdFixture {
         assertErrno(Errno.EINVAL, () -> fd.ioasMapFile(ioas, Iommufd.MAP_READABLE, buf, PAGE_SIZE, 3 * PAGE_SIZE, 0));
 
         long iova = fd.ioasMapFile(ioas, Iommufd.MAP_READABLE | Iommufd.MAP_WRITEABLE, buf, 0, 3 * PAGE_SIZE, 0);
-        dev.jiommu.driver.mock.MockDevice device = mock.devices().getFirst();
+        dev.jiommu.driver.mock.MockDevice device = mock().devices().getFirst();
         assertThat(device.translate(iova + PAGE_SIZE + 8, dev.jiommu.pt.Access.READ)).isEqualTo(buf.physicalAddress(PAGE_SIZE + 8));
-        assertThat(ctx.accounting().pinnedPages()).as("device memory is not charged").isZero();
+        assertThat(ctx().accounting().pinnedPages()).as("device memory is not charged").isZero();
 
         test.dmabufRevoke(buf, true);
         assertThat(device.canRead(iova)).isFalse();
@@ -37,7 +37,7 @@ class DmaBufTest extends IommufdFixture {
         test.dmabufRevoke(buf, false);
         long again = fd.ioasMapFile(ioas, Iommufd.MAP_READABLE, buf, PAGE_SIZE, PAGE_SIZE, 0);
         assertThat(device.canRead(again)).isTrue();
-        DmaBuf foreign = new DmaBuf(memory, PAGE_SIZE);
+        DmaBuf foreign = new DmaBuf(memory(), PAGE_SIZE);
         assertErrno(Errno.EOPNOTSUPP, () -> test.dmabufRevoke(foreign, true));
         foreign.release();
         fd.destroy(md.stdevId());

@@ -25,8 +25,8 @@ class EventQueueConcurrencyTest extends IommufdFixture {
     void faultsFromSeveralProducersAreReadOnceAndAnswered() throws Exception {
         int ioas = testIoctlIoasAlloc();
         IommufdSelftest.MockDomain md = testCmdMockDomain(ioas);
-        Iommufd.FaultQueueAlloc fault = ctx.faultQueueAlloc(0);
-        int hwpt = ctx.hwptAlloc(Iommufd.HWPT_ALLOC_FAULT_ID_VALID, md.idevId(), ioas, Iommufd.HWPT_DATA_NONE, null, fault.faultId());
+        Iommufd.FaultQueueAlloc fault = ctx().faultQueueAlloc(0);
+        int hwpt = ctx().hwptAlloc(Iommufd.HWPT_ALLOC_FAULT_ID_VALID, md.idevId(), ioas, Iommufd.HWPT_DATA_NONE, null, fault.faultId());
         test.mockDomainReplace(md.stdevId(), hwpt);
         AtomicReference<Throwable> failure = new AtomicReference<>();
         Thread[] producers = new Thread[PRODUCERS];
@@ -71,11 +71,11 @@ class EventQueueConcurrencyTest extends IommufdFixture {
     void vEventsAreReadOrCountedLostExactly() throws Exception {
         int ioas = testIoctlIoasAlloc();
         IommufdSelftest.MockDomain md = testCmdMockDomain(ioas);
-        int parent = ctx.hwptAlloc(Iommufd.HWPT_ALLOC_NEST_PARENT, md.idevId(), ioas, Iommufd.HWPT_DATA_NONE, null, 0);
-        int viommu = ctx.viommuAlloc(0, 0xdeadbeef, md.idevId(), parent, null).viommuId();
-        ctx.vdeviceAlloc(viommu, md.idevId(), 5);
-        test.mockDomainReplace(md.stdevId(), ctx.hwptAlloc(0, md.idevId(), viommu, MockIommuDriver.HWPT_DATA_SELFTEST, new byte[8], 0));
-        IommufdFile file = ctx.veventqAlloc(0, viommu, IommufdSelftest.VEVENTQ_TYPE_SELFTEST, 4).file();
+        int parent = ctx().hwptAlloc(Iommufd.HWPT_ALLOC_NEST_PARENT, md.idevId(), ioas, Iommufd.HWPT_DATA_NONE, null, 0);
+        int viommu = ctx().viommuAlloc(0, 0xdeadbeef, md.idevId(), parent, null).viommuId();
+        ctx().vdeviceAlloc(viommu, md.idevId(), 5);
+        test.mockDomainReplace(md.stdevId(), ctx().hwptAlloc(0, md.idevId(), viommu, MockIommuDriver.HWPT_DATA_SELFTEST, new byte[8], 0));
+        IommufdFile file = ctx().veventqAlloc(0, viommu, IommufdSelftest.VEVENTQ_TYPE_SELFTEST, 4).file();
 
         AtomicReference<Throwable> failure = new AtomicReference<>();
         Thread[] producers = new Thread[PRODUCERS];

@@ -48,7 +48,7 @@ class HwptPagingTest extends IommufdFixture {
         assertErrno(Errno.ENOENT, () -> fd.hwptAlloc(Iommufd.HWPT_ALLOC_FAULT_ID_VALID, dev, ioas, Iommufd.HWPT_DATA_NONE, null, ioas));
         assertErrno(Errno.EOPNOTSUPP, () -> fd.hwptAlloc(Iommufd.HWPT_ALLOC_FAULT_ID_VALID | Iommufd.HWPT_ALLOC_NEST_PARENT, dev, ioas,
                 Iommufd.HWPT_DATA_NONE, null, 0));
-        assertThat(ctx.objectCount()).as("nothing left behind by the refusals").isEqualTo(4);
+        assertThat(ctx().objectCount()).as("nothing left behind by the refusals").isEqualTo(4);
     }
 
     @Test
@@ -104,7 +104,7 @@ class HwptPagingTest extends IommufdFixture {
         fd.optionSet(Iommufd.OPTION_HUGE_PAGES, ioas, 0); // one IOPTE per CPU page, so one bit per IOPTE
         testIoctlIoasMapFixed(ioas, buffer, BUFFER_SIZE, iova);
         long bitmapVa = SCRATCH_VA;
-        user.write(bitmapVa, new byte[] {(byte) 0b1000_0101, (byte) 0x80});
+        writeUser(bitmapVa, new byte[] {(byte) 0b1000_0101, (byte) 0x80});
         assertErrno(Errno.EINVAL, () -> test.dirty(hwpt, 0, iova, BUFFER_SIZE, PAGE_SIZE, bitmapVa));
         fd.hwptSetDirtyTracking(hwpt, Iommufd.DIRTY_TRACKING_ENABLE);
         assertThat(test.dirty(hwpt, 0, iova, BUFFER_SIZE, PAGE_SIZE, bitmapVa)).as("out_nr_dirty: the bits set").isEqualTo(4);
@@ -136,7 +136,7 @@ class HwptPagingTest extends IommufdFixture {
         fd.optionSet(Iommufd.OPTION_HUGE_PAGES, ioas, 0);
         testIoctlIoasMapFixed(ioas, buffer, BUFFER_SIZE, iova);
         fd.hwptSetDirtyTracking(hwpt, Iommufd.DIRTY_TRACKING_ENABLE);
-        user.write(SCRATCH_VA, new byte[] {0b0000_0010});
+        writeUser(SCRATCH_VA, new byte[] {0b0000_0010});
         test.dirty(hwpt, 0, iova, BUFFER_SIZE, PAGE_SIZE, SCRATCH_VA);
         long length = 0xC000_0000_0000_0000L; // 3 * 2^62 bytes, unsigned
         DirtyBitmap bitmap = fd.hwptGetDirtyBitmap(hwpt, 0, 0, length, PAGE_SIZE);
@@ -153,7 +153,7 @@ class HwptPagingTest extends IommufdFixture {
         long iova = MOCK_APERTURE_START;
         testIoctlIoasMapFixed(ioas, buffer, BUFFER_SIZE, iova); // contiguous and aligned: one 64K IOPTE
         fd.hwptSetDirtyTracking(hwpt, Iommufd.DIRTY_TRACKING_ENABLE);
-        user.write(SCRATCH_VA, new byte[] {0, 0x10});
+        writeUser(SCRATCH_VA, new byte[] {0, 0x10});
         test.dirty(hwpt, 0, iova, BUFFER_SIZE, PAGE_SIZE, SCRATCH_VA);
         assertThat(fd.hwptGetDirtyBitmap(hwpt, 0, iova, BUFFER_SIZE, PAGE_SIZE).cardinality()).isEqualTo(BUFFER_SIZE / PAGE_SIZE);
     }

@@ -94,10 +94,10 @@ class IoasRandomizedTest extends IommufdFixture {
             }
         }
         // Closing the context releases everything, whatever the sequence left behind.
-        ctx.close();
-        assertThat(user.pinnedPages()).as("seed=%d: user pages pinned after close", seed).isZero();
+        ctx().close();
+        assertThat(user().pinnedPages()).as("seed=%d: user pages pinned after close", seed).isZero();
         assertThat(run.file.pinnedPages()).as("seed=%d: file pages pinned after close", seed).isZero();
-        assertThat(ctx.accounting().pinnedPages()).as("seed=%d: pinned_vm after close", seed).isZero();
+        assertThat(ctx().accounting().pinnedPages()).as("seed=%d: pinned_vm after close", seed).isZero();
         StringBuilder outcomes = new StringBuilder();
         run.stats.forEach((k, v) -> outcomes.append(' ').append(k).append('=').append(v[0]));
         System.out.printf("IoasRandomizedTest seed=%d: %d steps,%s%n", seed, steps, outcomes);
@@ -119,7 +119,7 @@ class IoasRandomizedTest extends IommufdFixture {
             new SplittableRandom(7).nextBytes(bytes);
             file.write(0, bytes);
             for (int i = 0; i < IOAS_COUNT; i++) {
-                ioases.add(new ModelIoas(ctx.ioasAlloc()));
+                ioases.add(new ModelIoas(ctx().ioasAlloc()));
             }
         }
 
@@ -258,8 +258,8 @@ class IoasRandomizedTest extends IommufdFixture {
             Outcome expected = predictMap(m, slices, length, fixed, iova, start);
             int flags = prot | (fixed ? Iommufd.MAP_FIXED_IOVA : 0);
             long at = expect(name, expected, () -> source == Source.USER
-                    ? ctx.ioasMap(m.id, flags, start, length, iova)
-                    : ctx.ioasMapFile(m.id, flags, file, start, length, iova));
+                    ? ctx().ioasMap(m.id, flags, start, length, iova)
+                    : ctx().ioasMapFile(m.id, flags, file, start, length, iova));
             if (!expected.failed()) {
                 assertThat(at).as("%s IOVA", name).isEqualTo(expected.value());
                 insert(m, slices, at);
@@ -305,7 +305,7 @@ class IoasRandomizedTest extends IommufdFixture {
             int flags = prot | (fixed ? Iommufd.MAP_FIXED_IOVA : 0);
             long copyIova = srcIova;
             long copyLength = length;
-            long at = expect("copy", expected, () -> ctx.ioasCopy(dst.id, flags, src.id, copyIova, copyLength, dstIova));
+            long at = expect("copy", expected, () -> ctx().ioasCopy(dst.id, flags, src.id, copyIova, copyLength, dstIova));
             if (!expected.failed()) {
                 assertThat(at).as("copy IOVA").isEqualTo(expected.value());
                 insert(dst, slices, at);
@@ -359,7 +359,7 @@ class IoasRandomizedTest extends IommufdFixture {
                 errno = Errno.ENOENT;
             }
             Outcome expected = errno == null ? Outcome.ok(removed) : Outcome.fail(errno);
-            long got = expect("unmap", expected, () -> ctx.ioasUnmap(m.id, unmapIova, unmapLength));
+            long got = expect("unmap", expected, () -> ctx().ioasUnmap(m.id, unmapIova, unmapLength));
             if (!expected.failed()) {
                 assertThat(got).as("bytes unmapped").isEqualTo(removed);
             }
@@ -375,7 +375,7 @@ class IoasRandomizedTest extends IommufdFixture {
             for (Area a : m.areas.values()) {
                 total += a.length();
             }
-            long got = expect("unmap_all", Outcome.ok(total), () -> ctx.ioasUnmap(m.id, 0, Iommufd.UNMAP_ALL_LENGTH));
+            long got = expect("unmap_all", Outcome.ok(total), () -> ctx().ioasUnmap(m.id, 0, Iommufd.UNMAP_ALL_LENGTH));
             assertThat(got).isEqualTo(total);
             for (Area a : List.copyOf(m.areas.values())) {
                 m.areas.remove(a.iova());
@@ -414,7 +414,7 @@ class IoasRandomizedTest extends IommufdFixture {
             }
             Outcome expected = errno == null ? Outcome.ok(0) : Outcome.fail(errno);
             expect("allow_iovas", expected, () -> {
-                ctx.ioasAllowIovas(m.id, ranges);
+                ctx().ioasAllowIovas(m.id, ranges);
                 return 0L;
             });
             if (errno == null) {
@@ -459,7 +459,7 @@ class IoasRandomizedTest extends IommufdFixture {
             m.devices.remove(Integer.valueOf(stdevId));
             if (!m.hasDomain()) {
                 // The auto HWPT went with its last device.
-                assertErrno(Errno.ENOENT, () -> ctx.destroy(m.hwptId));
+                assertErrno(Errno.ENOENT, () -> ctx().destroy(m.hwptId));
             }
         }
 
@@ -472,7 +472,7 @@ class IoasRandomizedTest extends IommufdFixture {
             int stdevId = devices.get(r.nextInt(devices.size()));
             note("destroy selftest #" + stdevId + " on " + deviceIoas.get(stdevId));
             expect("detach", Outcome.ok(0), () -> {
-                ctx.destroy(stdevId);
+                ctx().destroy(stdevId);
                 return 0L;
             });
             left(stdevId);
@@ -619,13 +619,13 @@ class IoasRandomizedTest extends IommufdFixture {
             note("destroy " + m);
             boolean busy = m.hasDomain() || !m.accesses.isEmpty();
             expect("destroy_ioas", busy ? Outcome.fail(Errno.EBUSY) : Outcome.ok(0), () -> {
-                ctx.destroy(m.id);
+                ctx().destroy(m.id);
                 return 0L;
             });
             if (!busy) {
                 m.areas.clear();
                 m.allowed = List.of();
-                m.id = ctx.ioasAlloc();
+                m.id = ctx().ioasAlloc();
             }
         }
 
@@ -676,7 +676,7 @@ class IoasRandomizedTest extends IommufdFixture {
 
         long physical(Area a, long at) {
             long address = a.address(at);
-            return a.pages().source() == Source.USER ? user.physicalAddress(address) : file.physicalAddress(address);
+            return a.pages().source() == Source.USER ? user().physicalAddress(address) : file.physicalAddress(address);
         }
 
         /** Each page is pinned once for every pages object a domain or an access uses it through. */
@@ -719,13 +719,13 @@ class IoasRandomizedTest extends IommufdFixture {
                     runStart = p;
                 }
                 if (p < userPins.length) {
-                    assertThat(user.pinCount(USER_VA + p * PAGE_SIZE)).as("pins of user page %d", p).isEqualTo(userPins[p]);
+                    assertThat(user().pinCount(USER_VA + p * PAGE_SIZE)).as("pins of user page %d", p).isEqualTo(userPins[p]);
                 }
             }
             for (int p = 0; p < filePins.length; p++) {
                 assertThat(file.pinCount(p * PAGE_SIZE)).as("pins of file page %d", p).isEqualTo(filePins[p]);
             }
-            assertThat(ctx.accounting().pinnedPages()).as("pinned_vm").isEqualTo(total);
+            assertThat(ctx().accounting().pinnedPages()).as("pinned_vm").isEqualTo(total);
         }
 
         void markPages(Map<Integer, BitSet> used, Map<Integer, Source> sources, Area a, long from, long to) {

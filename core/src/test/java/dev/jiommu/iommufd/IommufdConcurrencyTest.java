@@ -25,7 +25,7 @@ class IommufdConcurrencyTest extends IommufdFixture {
     void concurrentMapUnmapAndDmaStayConsistent() throws Exception {
         int ioas = testIoctlIoasAlloc();
         int hwpt = testCmdMockDomain(ioas).hwptId();
-        MockDevice device = mock.devices().getFirst();
+        MockDevice device = mock().devices().getFirst();
         long slice = 4 * PAGE_SIZE;
         long base = MOCK_APERTURE_START;
         AtomicReference<Throwable> failure = new AtomicReference<>();
@@ -57,7 +57,7 @@ class IommufdConcurrencyTest extends IommufdFixture {
                     for (int t = 0; t < MAPPERS; t++) {
                         long iova = base + t * slice + PAGE_SIZE;
                         long pa = device.translate(iova, Access.READ);
-                        if (pa != -1 && pa != user.physicalAddress(SCRATCH_VA + t * slice + PAGE_SIZE)) {
+                        if (pa != -1 && pa != user().physicalAddress(SCRATCH_VA + t * slice + PAGE_SIZE)) {
                             throw new AssertionError("device read iova 0x" + Long.toHexString(iova) + " at a wrong address");
                         }
                     }

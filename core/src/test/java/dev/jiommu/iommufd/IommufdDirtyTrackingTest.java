@@ -91,7 +91,7 @@ class IommufdDirtyTrackingTest extends IommufdFixture {
         // The huge variants are backed by 2 MiB pages: physically contiguous and aligned, so the HUGE mock
         // table can hold the buffer in 1 MiB IOPTEs. A huge-page mapping is at least one huge page long.
         long length = variant.hugepages ? Math.max(variant.bufferSize, HUGEPAGE_SIZE) : variant.bufferSize;
-        user.register(DIRTY_BUFFER_VA, length, variant.hugepages ? HUGEPAGE_SIZE : PAGE_SIZE, true);
+        user().register(DIRTY_BUFFER_VA, length, variant.hugepages ? HUGEPAGE_SIZE : PAGE_SIZE, true);
         dirtyBuffer = DIRTY_BUFFER_VA;
         bitmapSize = variant.bufferSize / MOCK_PAGE_SIZE;
         assertThat(bitmapSize / Byte.SIZE + PAGE_SIZE).as("the bitmap fits the scratch region").isLessThanOrEqualTo(SCRATCH_SIZE);
@@ -110,9 +110,9 @@ class IommufdDirtyTrackingTest extends IommufdFixture {
     void releaseDirtyBuffer() {
         // Close first: the buffer's region can only go once nothing pins it (unregister refuses with
         // EBUSY otherwise), and the fixture's teardown then counts the frames without it.
-        ctx.close();
+        ctx().close();
         if (dirtyBuffer != 0) {
-            user.unregister(DIRTY_BUFFER_VA);
+            user().unregister(DIRTY_BUFFER_VA);
         }
     }
 
@@ -139,7 +139,7 @@ class IommufdDirtyTrackingTest extends IommufdFixture {
 
         testCmdSetDirtyTracking(hwpt, true);
         // Seen from the mock: its DIRTY op works only while tracking is on.
-        user.write(BITMAP_VA, new byte[] {1});
+        writeUser(BITMAP_VA, new byte[] {1});
         assertThat(testCmdMockDomainSetDirty(hwpt, MOCK_PAGE_SIZE, MOCK_APERTURE_START, MOCK_PAGE_SIZE, BITMAP_VA)).isEqualTo(1);
         testCmdSetDirtyTracking(hwpt, false);
         assertErrno(Errno.EINVAL, () -> testCmdMockDomainSetDirty(hwpt, MOCK_PAGE_SIZE, MOCK_APERTURE_START, MOCK_PAGE_SIZE, BITMAP_VA));
@@ -159,7 +159,7 @@ class IommufdDirtyTrackingTest extends IommufdFixture {
 
         testCmdSetDirtyTracking(hwpt, true);
         // Seen from the mock: its DIRTY op works only while tracking is on.
-        user.write(BITMAP_VA, new byte[] {1});
+        writeUser(BITMAP_VA, new byte[] {1});
         assertThat(testCmdMockDomainSetDirty(hwpt, MOCK_PAGE_SIZE, MOCK_APERTURE_START, MOCK_PAGE_SIZE, BITMAP_VA)).isEqualTo(1);
         testCmdSetDirtyTracking(hwpt, false);
         assertErrno(Errno.EINVAL, () -> testCmdMockDomainSetDirty(hwpt, MOCK_PAGE_SIZE, MOCK_APERTURE_START, MOCK_PAGE_SIZE, BITMAP_VA));
@@ -243,7 +243,7 @@ class IommufdDirtyTrackingTest extends IommufdFixture {
             marks[(int) (i / Byte.SIZE)] |= (byte) (1 << (i % Byte.SIZE));
             marked++;
         }
-        user.write(uptr, marks);
+        writeUser(uptr, marks);
         assertThat(testCmdMockDomainSetDirty(hwpt, length, iova, pageSize, uptr)).as("out_nr_dirty").isEqualTo(marked);
 
         DirtyBitmap first = testCmdGetDirtyBitmap(hwpt, length, iova, pageSize, flags);

@@ -13,6 +13,7 @@ import dev.jiommu.mem.PhysicalMemory;
 import dev.jiommu.mem.RegisteredUserMemory;
 import dev.jiommu.pt.DirtyBitmap;
 import dev.jiommu.pt.PageTable;
+import dev.jiommu.abi.KernelIommufd;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.function.Executable;
 
@@ -23,6 +24,7 @@ import java.util.List;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 /**
  * The world of tools/testing/selftests/iommu/iommufd_utils.h, for ported kernel cases: a context
@@ -48,30 +50,95 @@ abstract class IommufdFixture {
     static final long SCRATCH_VA = 0x7f10_0000_0000L;
     static final long SCRATCH_SIZE = 64L << 20;
 
-    final PhysicalMemory memory = PhysicalMemory.create(1L << 30);
-    final RegisteredUserMemory user = new RegisteredUserMemory(memory);
-    final MockIommuDriver mock = new MockIommuDriver(memory);
+    /**
+     * {@code -Djiommu.backend=kernel}: the cases run on the real {@code /dev/iommu} of the machine
+     * (the reference kernel, through {@code ./jiommu verify-kernel}) instead of an emulated context.
+     * The buffers are then real memory mapped at the same addresses, and what only the emulation can
+     * show (its objects, frames, pin counts, emulated files) is asked through accessors that skip the
+     * case there ({@link #ctx()}, {@link #user()}, {@link #memory()}, {@link #mock()}, {@link #mfd()}).
+     */
+    static final boolean ON_KERNEL = "kernel".equals(System.getProperty("jiommu.backend"));
+
+    private final PhysicalMemory memory = PhysicalMemory.create(1L << 30);
+    private final RegisteredUserMemory user = new RegisteredUserMemory(memory);
+    private final MockIommuDriver mock = new MockIommuDriver(memory);
+    /** On the kernel: the real mappings standing for the user memory. */
+    private final NativeMappings mappings = ON_KERNEL ? new NativeMappings() : null;
     final long buffer = BUFFER_VA;
-    final MemoryFile mfd;
+    private final MemoryFile mfd;
     final long framesAtStart;
     /** The context: what the cases set up and inspect beyond the uAPI (objects, accounting, devices). */
-    IommufdContext ctx;
-    /** What the cases call: {@link #ctx} itself, or the same context through the ABI ({@link #throughAbi()}). */
+    private IommufdContext ctx;
+    /** What the cases call: {@link #ctx} itself, the same context through the ABI ({@link #throughAbi()}), or the kernel. */
     Iommufd fd;
     IommufdSelftest test;
 
     IommufdFixture() {
-        user.register(BUFFER_VA, BUFFER_SIZE, HUGEPAGE_SIZE, true);
-        user.register(SCRATCH_VA, SCRATCH_SIZE, HUGEPAGE_SIZE, true);
-        if (throughAbi()) {
+        mmapFixed(BUFFER_VA, BUFFER_SIZE, HUGEPAGE_SIZE, true, false);
+        mmapFixed(SCRATCH_VA, SCRATCH_SIZE, HUGEPAGE_SIZE, true, false);
+        if (throughAbi() && !ON_KERNEL) {
             user.register(ABI_SCRATCH_VA, ABI_SCRATCH_SIZE, PAGE_SIZE, true);
         }
         mfd = new MemoryFile(memory, "mfd", BUFFER_SIZE, true);
         mfd.write(0, new byte[(int) BUFFER_SIZE]);
         framesAtStart = memory.allocatedFrames();
-        ctx = newContext();
-        fd = throughAbi() ? new AbiIommufd(ctx, user, ABI_SCRATCH_VA, ABI_SCRATCH_SIZE) : ctx;
+        if (ON_KERNEL) {
+            fd = KernelIommufd.open();
+        } else {
+            ctx = newContext();
+            fd = throughAbi() ? new AbiIommufd(ctx, user, ABI_SCRATCH_VA, ABI_SCRATCH_SIZE) : ctx;
+        }
         test = fd.selftest();
+    }
+
+    // ---- what only the emulation has: these skip the case on the kernel ----------------------------------
+
+    private static void assumeEmulated(String what) {
+        assumeFalse(ON_KERNEL, "needs the emulation's " + what);
+    }
+
+    /** {@return the emulated context} (skips the case on the kernel) */
+    IommufdContext ctx() {
+        assumeEmulated("context");
+        return ctx;
+    }
+
+    /** {@return the emulated user memory} (skips the case on the kernel) */
+    RegisteredUserMemory user() {
+        assumeEmulated("user memory bookkeeping");
+        return user;
+    }
+
+    /** {@return the emulated physical memory} (skips the case on the kernel) */
+    PhysicalMemory memory() {
+        assumeEmulated("physical memory");
+        return memory;
+    }
+
+    /** {@return the mock driver} (skips the case on the kernel) */
+    MockIommuDriver mock() {
+        assumeEmulated("mock driver object");
+        return mock;
+    }
+
+    /** {@return the global memfd, an emulated memory file} (skips the case on the kernel) */
+    MemoryFile mfd() {
+        assumeEmulated("memory files");
+        return mfd;
+    }
+
+    /** {@return {@code length} bytes of user memory at {@code va}} */
+    byte[] readUser(long va, int length) {
+        return ON_KERNEL ? mappings.read(va, length) : user.read(va, length);
+    }
+
+    /** Writes {@code bytes} to user memory at {@code va}. */
+    void writeUser(long va, byte[] bytes) {
+        if (ON_KERNEL) {
+            mappings.write(va, bytes);
+        } else {
+            user.write(va, bytes);
+        }
     }
 
     /** Where {@link AbiIommufd} builds its structs and payloads: a region no case touches. */
@@ -94,6 +161,10 @@ abstract class IommufdFixture {
     @AfterEach
     void teardownChecksNothingStaysPinned() {
         fd.close();
+        if (ON_KERNEL) {
+            mappings.close();
+            return;
+        }
         assertThat(user.pinnedPages()).as("pinned user pages after close").isZero();
         assertThat(mfd.pinnedPages()).as("pinned memfd pages after close").isZero();
         for (MemoryFile file : memfds) {
@@ -182,8 +253,19 @@ abstract class IommufdFixture {
 
     /** mmap(MAP_FIXED) of fresh memory at {@code va}: physically contiguous, aligned to {@code physicalAlignBytes}. */
     long mmapFixed(long va, long length, long physicalAlignBytes, boolean writable) {
-        user.register(va, length, physicalAlignBytes, writable);
-        caseRegions.add(va);
+        return mmapFixed(va, length, physicalAlignBytes, writable, true);
+    }
+
+    /** On the kernel a 2 MiB alignment asks for huge pages, as the selftest's MAP_HUGETLB does. */
+    private long mmapFixed(long va, long length, long physicalAlignBytes, boolean writable, boolean caseRegion) {
+        if (ON_KERNEL) {
+            mappings.map(va, length, physicalAlignBytes >= HUGEPAGE_SIZE && length % HUGEPAGE_SIZE == 0 && caseRegion, writable);
+        } else {
+            user.register(va, length, physicalAlignBytes, writable);
+        }
+        if (caseRegion) {
+            caseRegions.add(va);
+        }
         return va;
     }
 
@@ -198,12 +280,17 @@ abstract class IommufdFixture {
 
     /** munmap of a region {@link #mmapFixed} made; its pages must no longer be pinned (EBUSY otherwise). */
     void munmap(long va) {
-        user.unregister(va);
+        if (ON_KERNEL) {
+            mappings.unmap(va);
+        } else {
+            user.unregister(va);
+        }
         caseRegions.remove(Long.valueOf(va));
     }
 
     /** memfd_create + ftruncate: a writable memory file of {@code sizeBytes}, zero-filled. */
     MemoryFile memfdCreate(long sizeBytes) {
+        assumeEmulated("memory files");
         MemoryFile file = new MemoryFile(memory, "memfd" + memfds.size(), sizeBytes, true);
         memfds.add(file);
         return file;
@@ -501,7 +588,7 @@ abstract class IommufdFixture {
 
     /** {@return the DEVICE object behind selftest object {@code stdevId} (MOCK_DOMAIN's out_idev_id)} */
     int idevIdOf(int stdevId) {
-        return ctx.objects.get(stdevId, ObjectType.SELFTEST, SelftestDevice.class).idev.id();
+        return ctx().objects.get(stdevId, ObjectType.SELFTEST, SelftestDevice.class).idev.id();
     }
 
     // ---- selftest devices, accesses and the pinning batch limit --------------------------------------------
@@ -650,7 +737,7 @@ abstract class IommufdFixture {
      * each mock page of [iova, +length) translates to the file page at {@code offset}.
      */
     void checkMockIovaFile(int hwptId, MemoryFile file, long offset, long iova, long length) {
-        IommuPagingDomain domain = ctx.objects.get(hwptId, ObjectType.HWPT_PAGING, HwptPaging.class).domain;
+        IommuPagingDomain domain = ctx().objects.get(hwptId, ObjectType.HWPT_PAGING, HwptPaging.class).domain;
         long granule = Long.lowestOneBit(domain.pageSizes());
         assertThat((iova | length | offset) & (granule - 1)).as("check_map alignment to 0x%x", granule).isZero();
         for (long off = 0; off < length; off += granule) {
@@ -671,7 +758,7 @@ abstract class IommufdFixture {
      * (test-only: the uAPI hands out no such thing; the kernel selftest cannot DMA at all).
      */
     MockDevice mockDevice(int stdevId) {
-        return (MockDevice) ctx.objects.get(stdevId, ObjectType.SELFTEST, SelftestDevice.class).idev.device;
+        return (MockDevice) ctx().objects.get(stdevId, ObjectType.SELFTEST, SelftestDevice.class).idev.device;
     }
 
     // ---- the selftest's dma-buf exporter (DMABUF_GET, DMABUF_REVOKE) and IOAS_MAP_FILE of a dma-buf -----------
@@ -709,7 +796,7 @@ abstract class IommufdFixture {
      * leave the buffer.
      */
     void testCmdCheckDmabuf(int hwptId, DmaBuf buf, long iova, long length, long offset) {
-        IommuPagingDomain domain = ctx.objects.get(hwptId, ObjectType.HWPT_PAGING, HwptPaging.class).domain;
+        IommuPagingDomain domain = ctx().objects.get(hwptId, ObjectType.HWPT_PAGING, HwptPaging.class).domain;
         long granule = Long.lowestOneBit(domain.pageSizes());
         assertThat((iova | length | offset) & (granule - 1)).as("check_dmabuf alignment to 0x%x", granule).isZero();
         assertThat(offset + length).as("check_dmabuf range end within the dma-buf").isLessThanOrEqualTo(buf.sizeBytes());
@@ -721,7 +808,7 @@ abstract class IommufdFixture {
 
     /** No mock page of [iova, +length) translates through the HWPT's domain (what a revoked dma-buf leaves). */
     void checkMockIovaUnmapped(int hwptId, long iova, long length) {
-        IommuPagingDomain domain = ctx.objects.get(hwptId, ObjectType.HWPT_PAGING, HwptPaging.class).domain;
+        IommuPagingDomain domain = ctx().objects.get(hwptId, ObjectType.HWPT_PAGING, HwptPaging.class).domain;
         long granule = Long.lowestOneBit(domain.pageSizes());
         for (long off = 0; off < length; off += granule) {
             assertThat(domain.iovaToPhys(iova + off)).as("hwpt %d iova 0x%x", hwptId, iova + off).isEqualTo(PageTable.NOT_MAPPED);

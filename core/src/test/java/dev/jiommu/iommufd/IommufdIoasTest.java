@@ -127,7 +127,7 @@ class IommufdIoasTest extends IommufdFixture {
         // The IOAS, a SELFTEST and a DEVICE per mock device, and one auto HWPT they all share: closing
         // the context must take every one of them, which the teardown checks.
         int devices = variant.mockDomains + (variant.pasidCapable ? 1 : 0);
-        assertThat(ctx.objectCount()).isEqualTo(1 + 2 * devices + (devices > 0 ? 1 : 0));
+        assertThat(ctx().objectCount()).isEqualTo(1 + 2 * devices + (devices > 0 ? 1 : 0));
     }
 
     @Test
@@ -455,14 +455,14 @@ class IommufdIoasTest extends IommufdFixture {
      */
     @Test
     void domainAttachAfterTheMemoryIsGoneNeedsPagesPinnedAtMap() {
-        user.register(GONE_VA, BUFFER_SIZE, PAGE_SIZE, true);
+        user().register(GONE_VA, BUFFER_SIZE, PAGE_SIZE, true);
         byte[] content = randomBytes(new SplittableRandom(SEED), (int) BUFFER_SIZE);
-        user.write(GONE_VA, content);
+        writeUser(GONE_VA, content);
         int accessId = testCmdCreateAccess(ioasId, 0);
         testIoctlIoasMapFixed(ioasId, GONE_VA, BUFFER_SIZE, MOCK_APERTURE_START);
 
         if (hasDomain()) {
-            assertErrno(Errno.EBUSY, () -> user.unregister(GONE_VA));
+            assertErrno(Errno.EBUSY, () -> user().unregister(GONE_VA));
             // A new domain in another IOAS is filled from the pages pinned already.
             int otherIoasId = testIoctlIoasAlloc();
             testIoctlIoasCopy(Iommufd.MAP_FIXED_IOVA | Iommufd.MAP_READABLE, otherIoasId, MOCK_APERTURE_START,
@@ -470,13 +470,13 @@ class IommufdIoasTest extends IommufdFixture {
             IommufdSelftest.MockDomain md = testCmdMockDomain(otherIoasId);
             checkMockIova(md.hwptId(), GONE_VA, MOCK_APERTURE_START, BUFFER_SIZE);
             testCmdAccessRw(accessId, MOCK_APERTURE_START, BUFFER_SIZE, TMP2_VA, 0);
-            assertThat(user.read(TMP2_VA, (int) BUFFER_SIZE)).as("bytes read through the access, seed %d", SEED).isEqualTo(content);
+            assertThat(readUser(TMP2_VA, (int) BUFFER_SIZE)).as("bytes read through the access, seed %d", SEED).isEqualTo(content);
             testIoctlDestroy(md.stdevId());
             testIoctlDestroy(otherIoasId);
             testIoctlIoasUnmap(ioasId, MOCK_APERTURE_START, BUFFER_SIZE);
-            user.unregister(GONE_VA);
+            user().unregister(GONE_VA);
         } else {
-            user.unregister(GONE_VA);
+            user().unregister(GONE_VA);
             testErrMockDomain(Errno.EFAULT, ioasId);
             // The refused attach left no domain behind: no aperture was reserved.
             assertThat(fd.ioasIovaRanges(ioasId).ranges()).containsExactly(new IovaRange(0, -1L));
@@ -606,26 +606,26 @@ class IommufdIoasTest extends IommufdFixture {
      */
     private void checkAccessRw(int accessId, long iova, int defFlags) {
         SplittableRandom random = new SplittableRandom(SEED);
-        user.write(buffer, randomBytes(random, (int) BUFFER_SIZE));
+        writeUser(buffer, randomBytes(random, (int) BUFFER_SIZE));
 
         for (long at = iova + PAGE_SIZE - 50; at < iova + PAGE_SIZE + 50; at++) {
             long va = buffer + (at - iova);
             for (int length = 1; length < TMP_BYTES; length++) {
                 testCmdAccessRw(accessId, at, length, TMP_VA, defFlags);
-                assertThat(user.read(TMP_VA, length)).as("read iova=0x%x length=%d seed %d", at, length, SEED)
-                        .isEqualTo(user.read(va, length));
+                assertThat(readUser(TMP_VA, length)).as("read iova=0x%x length=%d seed %d", at, length, SEED)
+                        .isEqualTo(readUser(va, length));
 
                 byte[] fresh = randomBytes(random, TMP_BYTES);
-                user.write(TMP_VA, fresh);
+                writeUser(TMP_VA, fresh);
                 testCmdAccessRw(accessId, at, length, TMP_VA, defFlags | IommufdSelftest.ACCESS_RW_WRITE);
-                assertThat(user.read(va, length)).as("write iova=0x%x length=%d seed %d", at, length, SEED)
+                assertThat(readUser(va, length)).as("write iova=0x%x length=%d seed %d", at, length, SEED)
                         .isEqualTo(Arrays.copyOf(fresh, length));
             }
         }
 
         testCmdAccessRw(accessId, iova, BUFFER_SIZE, TMP2_VA, defFlags);
-        assertThat(user.read(TMP2_VA, (int) BUFFER_SIZE)).as("multi-page read, seed %d", SEED)
-                .isEqualTo(user.read(buffer, (int) BUFFER_SIZE));
+        assertThat(readUser(TMP2_VA, (int) BUFFER_SIZE)).as("multi-page read, seed %d", SEED)
+                .isEqualTo(readUser(buffer, (int) BUFFER_SIZE));
     }
 
     private static byte[] randomBytes(SplittableRandom random, int length) {

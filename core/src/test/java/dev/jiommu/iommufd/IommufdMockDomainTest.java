@@ -214,26 +214,26 @@ class IommufdMockDomainTest extends IommufdFixture {
         long buf = reserveVa(bufSize);
         mmapFixed(buf, bufSize / 2, physicalAlign);
         mmapFixed(buf + bufSize / 2, bufSize / 2, physicalAlign);
-        long pinned = user.pinnedPages();
+        long pinned = user().pinnedPages();
 
         // EFAULT half way through the mapping, and nothing of the first half stays pinned
         munmap(buf + bufSize / 2);
         testErrIoctlIoasMap(EFAULT, ioasId, buf, bufSize);
-        assertThat(user.pinnedPages()).isEqualTo(pinned);
+        assertThat(user().pinnedPages()).isEqualTo(pinned);
         checkRefs(buf, bufSize / 2, 0);
 
         // EFAULT on the first page
         munmap(buf);
         testErrIoctlIoasMap(EFAULT, ioasId, buf, bufSize);
-        assertThat(user.pinnedPages()).isEqualTo(pinned);
+        assertThat(user().pinnedPages()).isEqualTo(pinned);
 
         // The failed maps left no area behind: only the first page comes back out.
         assertThat(fd.ioasUnmap(ioasId, 0, Iommufd.UNMAP_ALL_LENGTH)).isEqualTo(PAGE_SIZE);
     }
 
     private void basicFile() {
-        long iova = testIoctlIoasMapFileId(ioasId, mfd, 0, PAGE_SIZE);
-        checkMockIova(fileBuf(mfd), 0, iova, PAGE_SIZE);
+        long iova = testIoctlIoasMapFileId(ioasId, mfd(), 0, PAGE_SIZE);
+        checkMockIova(fileBuf(mfd()), 0, iova, PAGE_SIZE);
 
         MemoryFile tmp = memfdCreate(mmapBufSize);
         // One byte past the end of the file (this also breaks the 2 KiB alignment, as in the kernel)
@@ -263,13 +263,13 @@ class IommufdMockDomainTest extends IommufdFixture {
         checkMockIova(ub, 0, iova, PAGE_SIZE);
         byte[] ones = new byte[(int) PAGE_SIZE];
         Arrays.fill(ones, (byte) 1);
-        user.write(buf, ones);
+        writeUser(buf, ones);
         checkMockIova(ub, 0, iova, PAGE_SIZE);
         for (int stdevId : stdevIds) {
             MockDevice device = mockDevice(stdevId);
             long pa = device.translate(iova, Access.READ);
-            assertThat(pa).isEqualTo(user.physicalAddress(buf));
-            assertThat(memory.readBytes(pa, (int) PAGE_SIZE)).isEqualTo(ones);
+            assertThat(pa).isEqualTo(user().physicalAddress(buf));
+            assertThat(memory().readBytes(pa, (int) PAGE_SIZE)).isEqualTo(ones);
             assertThat(device.translate(iova, Access.WRITE)).as("DMA write to a read-only map").isEqualTo(-1);
         }
         testIoctlIoasUnmap(ioasId, iova, PAGE_SIZE);
@@ -349,13 +349,13 @@ class IommufdMockDomainTest extends IommufdFixture {
      */
     @Test
     void user_copy() {
-        Buf buf = variant.file ? fileBuf(mfd) : userBuf(buffer, BUFFER_SIZE);
+        Buf buf = variant.file ? fileBuf(mfd()) : userBuf(buffer, BUFFER_SIZE);
         byte[] pattern = new byte[(int) BUFFER_SIZE];
         new java.util.SplittableRandom(BUFFER_SIZE).nextBytes(pattern);
         if (variant.file) {
-            mfd.write(0, pattern);
+            mfd().write(0, pattern);
         } else {
-            user.write(buffer, pattern);
+            writeUser(buffer, pattern);
         }
 
         int ioas = testIoctlIoasAlloc();
@@ -395,9 +395,9 @@ class IommufdMockDomainTest extends IommufdFixture {
         }
         int item = test.accessPages(access, 0, iova, BUFFER_SIZE, 0);
         long scratch = SCRATCH_VA;
-        user.write(scratch, new byte[(int) BUFFER_SIZE]);
+        writeUser(scratch, new byte[(int) BUFFER_SIZE]);
         test.accessRw(access, iova, BUFFER_SIZE, scratch, 0);
-        assertThat(user.read(scratch, (int) BUFFER_SIZE)).as("the access reads the memfd").isEqualTo(pattern);
+        assertThat(readUser(scratch, (int) BUFFER_SIZE)).as("the access reads the memfd").isEqualTo(pattern);
         return item;
     }
 
@@ -431,7 +431,7 @@ class IommufdMockDomainTest extends IommufdFixture {
         }
 
         testCmdMockDomainReplace(stdevIds[0], ioasId);
-        assertThat(device.translate(iova, Access.READ)).isEqualTo(user.physicalAddress(buffer));
+        assertThat(device.translate(iova, Access.READ)).isEqualTo(user().physicalAddress(buffer));
         testIoctlDestroy(ioas);
     }
 
@@ -454,10 +454,10 @@ class IommufdMockDomainTest extends IommufdFixture {
             // A hw_pagetable rotation
             assertThat(testCmdMockDomainReplace(stdevIds[i], hwptId[0])).isEqualTo(hwptId[0]);
             testErrIoctlDestroy(EBUSY, hwptId[0]);
-            assertThat(device.translate(iova, Access.READ)).as("DMA through hwpt %d", hwptId[0]).isEqualTo(user.physicalAddress(buffer));
+            assertThat(device.translate(iova, Access.READ)).as("DMA through hwpt %d", hwptId[0]).isEqualTo(user().physicalAddress(buffer));
             assertThat(testCmdMockDomainReplace(stdevIds[i], hwptId[1])).isEqualTo(hwptId[1]);
             testErrIoctlDestroy(EBUSY, hwptId[1]);
-            assertThat(device.translate(iova, Access.READ)).as("DMA through hwpt %d", hwptId[1]).isEqualTo(user.physicalAddress(buffer));
+            assertThat(device.translate(iova, Access.READ)).as("DMA through hwpt %d", hwptId[1]).isEqualTo(user().physicalAddress(buffer));
             testCmdMockDomainReplace(stdevIds[i], ioasId);
             testIoctlDestroy(hwptId[1]);
 

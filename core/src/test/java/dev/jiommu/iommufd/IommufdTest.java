@@ -22,7 +22,7 @@ class IommufdTest extends IommufdFixture {
     @Test
     void simple_close() {
         // Opening and closing an empty context must leave nothing behind; the teardown checks it.
-        assertThat(ctx.objectCount()).isZero();
+        assertThat(ctx().objectCount()).isZero();
     }
 
     @Test

@@ -92,13 +92,13 @@ class IommufdViommuTest extends IommufdFixture {
     void viommu_auto_destroy() {
         // Nothing is destroyed by hand: closing the context must take all of it, which the teardown
         // checks (no object, pin or frame left).
-        assertThat(setupObjects).doesNotHaveDuplicates().allSatisfy(id -> assertThat(ctx.objects.find(id)).isNotNull());
-        assertThat(ctx.objectCount()).isEqualTo(setupObjects.size());
+        assertThat(setupObjects).doesNotHaveDuplicates().allSatisfy(id -> assertThat(ctx().objects.find(id)).isNotNull());
+        assertThat(ctx().objectCount()).isEqualTo(setupObjects.size());
     }
 
     @Test
     void viommu_negative_tests() {
-        int objects = ctx.objectCount();
+        int objects = ctx().objectCount();
         if (variant.viommu) {
             // No such HWPT
             testErrViommuAlloc(ENOENT, deviceId, 0, IOMMU_VIOMMU_TYPE_SELFTEST, null);
@@ -117,7 +117,7 @@ class IommufdViommuTest extends IommufdFixture {
         } else {
             testErrViommuAlloc(ENOENT, deviceId, hwptId, IOMMU_VIOMMU_TYPE_SELFTEST, null);
         }
-        assertThat(ctx.objectCount()).as("objects after the failed allocations").isEqualTo(objects);
+        assertThat(ctx().objectCount()).as("objects after the failed allocations").isEqualTo(objects);
     }
 
     @Test

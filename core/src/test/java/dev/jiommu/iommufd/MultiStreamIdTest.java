@@ -25,42 +25,42 @@ class MultiStreamIdTest extends IommufdFixture {
     @BeforeEach
     void viommuAndAPlatformDeviceWithThreeStreamIds() {
         ioas = testIoctlIoasAlloc();
-        MockDevice platform = mock.createDevice(0, 3);
-        platformDev = ctx.bindDevice(platform);
-        assertThat(ctx.attachDevice(platformDev, IommuDriver.NO_PASID, ioas)).isPositive();
-        int parent = ctx.hwptAlloc(Iommufd.HWPT_ALLOC_NEST_PARENT, platformDev, ioas, Iommufd.HWPT_DATA_NONE, null, 0);
-        viommu = ctx.viommuAlloc(0, VIOMMU_TYPE, platformDev, parent, null).viommuId();
+        MockDevice platform = mock().createDevice(0, 3);
+        platformDev = ctx().bindDevice(platform);
+        assertThat(ctx().attachDevice(platformDev, IommuDriver.NO_PASID, ioas)).isPositive();
+        int parent = ctx().hwptAlloc(Iommufd.HWPT_ALLOC_NEST_PARENT, platformDev, ioas, Iommufd.HWPT_DATA_NONE, null, 0);
+        viommu = ctx().viommuAlloc(0, VIOMMU_TYPE, platformDev, parent, null).viommuId();
     }
 
     @Test
     void eachVirtualIdReachesTheDeviceAndNoneIsSharedWithAnother() {
-        assertErrno(Errno.EINVAL, () -> ctx.vdeviceAlloc(viommu, platformDev, 0x10));
-        assertErrno(Errno.EEXIST, () -> ctx.vdeviceAlloc(viommu, platformDev, new long[] {0x10, 0x11, 0x10}));
-        int vdev = ctx.vdeviceAlloc(viommu, platformDev, new long[] {0x10, 0x11, 0x12});
+        assertErrno(Errno.EINVAL, () -> ctx().vdeviceAlloc(viommu, platformDev, 0x10));
+        assertErrno(Errno.EEXIST, () -> ctx().vdeviceAlloc(viommu, platformDev, new long[] {0x10, 0x11, 0x10}));
+        int vdev = ctx().vdeviceAlloc(viommu, platformDev, new long[] {0x10, 0x11, 0x12});
         IommufdSelftest.MockDomain pci = testCmdMockDomain(ioas);
-        assertErrno(Errno.EEXIST, () -> ctx.vdeviceAlloc(viommu, pci.idevId(), 0x11));
-        ctx.vdeviceAlloc(viommu, pci.idevId(), 0x20);
+        assertErrno(Errno.EEXIST, () -> ctx().vdeviceAlloc(viommu, pci.idevId(), 0x11));
+        ctx().vdeviceAlloc(viommu, pci.idevId(), 0x20);
 
         for (int cache = 0; cache < 3; cache++) {
             long virtId = 0x10 + cache;
-            assertThat(ctx.hwptInvalidate(viommu, 0xdeadbeef, 12, 1, entry((int) virtId, cache))).isEqualTo(1);
+            assertThat(ctx().hwptInvalidate(viommu, 0xdeadbeef, 12, 1, entry((int) virtId, cache))).isEqualTo(1);
             test.devCheckCache(platformDev, cache, 0);
         }
         test.devCheckCache(platformDev, 3, 0xbaddad);
         test.devCheckCache(pci.idevId(), 0, 0xbaddad);
-        ctx.destroy(vdev);
-        assertErrno(Errno.EINVAL, () -> ctx.hwptInvalidate(viommu, 0xdeadbeef, 12, 1, entry(0x11, 0)));
+        ctx().destroy(vdev);
+        assertErrno(Errno.EINVAL, () -> ctx().hwptInvalidate(viommu, 0xdeadbeef, 12, 1, entry(0x11, 0)));
     }
 
     @Test
     void unbindingLeavesATombstoneAndCloseUnbindsTheRest() {
-        int vdev = ctx.vdeviceAlloc(viommu, platformDev, new long[] {1, 2, 3});
-        assertErrno(Errno.EBUSY, () -> ctx.destroy(platformDev));
-        ctx.unbindDevice(platformDev);
-        assertErrno(Errno.ENOENT, () -> ctx.destroy(vdev));
-        int rebound = ctx.bindDevice(mock.createDevice(0, 2));
-        ctx.attachDevice(rebound, IommuDriver.NO_PASID, ioas);
-        ctx.vdeviceAlloc(viommu, rebound, new long[] {1, 2});
+        int vdev = ctx().vdeviceAlloc(viommu, platformDev, new long[] {1, 2, 3});
+        assertErrno(Errno.EBUSY, () -> ctx().destroy(platformDev));
+        ctx().unbindDevice(platformDev);
+        assertErrno(Errno.ENOENT, () -> ctx().destroy(vdev));
+        int rebound = ctx().bindDevice(mock().createDevice(0, 2));
+        ctx().attachDevice(rebound, IommuDriver.NO_PASID, ioas);
+        ctx().vdeviceAlloc(viommu, rebound, new long[] {1, 2});
     }
 
     private static byte[] entry(int vdevId, int cacheId) {

@@ -11,14 +11,14 @@ class PinAccountingTest extends IommufdFixture {
     void userModeChargesTheUserAndRefusesPastTheLimitLeavingNothingPinned() {
         int ioas = testIoctlIoasAlloc();
         testCmdMockDomain(ioas);
-        ctx.memlockLimitPages(8);
+        ctx().memlockLimitPages(8);
         testIoctlIoasMap(ioas, buffer, 8 * PAGE_SIZE);
-        assertThat(ctx.accounting().userLockedPages()).isEqualTo(8);
-        assertThat(ctx.accounting().pinnedPages()).isEqualTo(8);
-        assertThat(ctx.accounting().mmLockedPages()).isZero();
+        assertThat(ctx().accounting().userLockedPages()).isEqualTo(8);
+        assertThat(ctx().accounting().pinnedPages()).isEqualTo(8);
+        assertThat(ctx().accounting().mmLockedPages()).isZero();
         testErrIoctlIoasMap(Errno.ENOMEM, ioas, buffer + 8 * PAGE_SIZE, PAGE_SIZE);
         checkRefs(buffer + 8 * PAGE_SIZE, 8 * PAGE_SIZE, 0);
-        assertThat(ctx.accounting().pinnedPages()).isEqualTo(8);
+        assertThat(ctx().accounting().pinnedPages()).isEqualTo(8);
     }
 
     @Test
@@ -29,26 +29,26 @@ class PinAccountingTest extends IommufdFixture {
         assertErrno(Errno.EBUSY, () -> fd.optionSet(Iommufd.OPTION_RLIMIT_MODE, 0, 0));
         testCmdMockDomain(ioas);
         testIoctlIoasMap(ioas, buffer, 4 * PAGE_SIZE);
-        assertThat(ctx.accounting().mmLockedPages()).isEqualTo(4);
-        assertThat(ctx.accounting().userLockedPages()).isZero();
+        assertThat(ctx().accounting().mmLockedPages()).isEqualTo(4);
+        assertThat(ctx().accounting().userLockedPages()).isZero();
     }
 
     @Test
     void capIpcLockMapsWithoutALimit() {
-        ctx.capIpcLock(true);
-        ctx.memlockLimitPages(1);
+        ctx().capIpcLock(true);
+        ctx().memlockLimitPages(1);
         int ioas = testIoctlIoasAlloc();
         testCmdMockDomain(ioas);
         testIoctlIoasMap(ioas, buffer, 4 * PAGE_SIZE);
-        assertThat(ctx.accounting().pinnedPages()).isEqualTo(4);
-        assertThat(ctx.accounting().userLockedPages()).isZero();
+        assertThat(ctx().accounting().pinnedPages()).isEqualTo(4);
+        assertThat(ctx().accounting().userLockedPages()).isZero();
     }
 
     @Test
     void rlimitModeNeedsCapSysResourceAndAValidValue() {
         assertErrno(Errno.EINVAL, () -> fd.optionSet(Iommufd.OPTION_RLIMIT_MODE, 0, 2));
         assertErrno(Errno.EOPNOTSUPP, () -> fd.optionSet(Iommufd.OPTION_RLIMIT_MODE, 7, 1));
-        ctx.capSysResource(false);
+        ctx().capSysResource(false);
         assertErrno(Errno.EPERM, () -> fd.optionSet(Iommufd.OPTION_RLIMIT_MODE, 0, 1));
     }
 }

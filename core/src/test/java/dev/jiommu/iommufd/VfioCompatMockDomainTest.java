@@ -68,7 +68,7 @@ class VfioCompatMockDomainTest extends IommufdFixture {
     @Test
     void get_info() {
         VfioContainer.Info info = vfio.info();
-        long domainSizes = ctx.objects.get(md.hwptId(), ObjectType.HWPT_PAGING, HwptPaging.class).domain.pageSizes();
+        long domainSizes = ctx().objects.get(md.hwptId(), ObjectType.HWPT_PAGING, HwptPaging.class).domain.pageSizes();
         long folded = (domainSizes & -PAGE_SIZE) | PAGE_SIZE;
         assertThat(info.iovaPageSizes()).as("iova_pgsizes 0x%x", info.iovaPageSizes()).isEqualTo(folded);
         assertThat(info.iovaPageSizes() & (PAGE_SIZE - 1)).isZero();
