@@ -1,8 +1,10 @@
 package dev.jiommu.abi;
 
 import dev.jiommu.errno.Errno;
+import dev.jiommu.iommufd.Iommufd;
 import dev.jiommu.iommufd.IommufdException;
 import dev.jiommu.iommufd.IommufdFile;
+import dev.jiommu.iommufd.IommufdProvider;
 import dev.jiommu.iommufd.PinAccounting;
 import dev.jiommu.mem.DmaBuf;
 import dev.jiommu.mem.MemoryFile;
@@ -11,6 +13,8 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
 
 /**
@@ -41,6 +45,8 @@ public final class KernelIommufd extends AbiClient {
     private final ThreadLocal<MemorySegment> scratch = ThreadLocal.withInitial(
             () -> Arena.ofAuto().allocate(SCRATCH_BYTES, PAYLOAD_OFFSET));
     private volatile boolean closed;
+    /** Memory handed out by {@link #allocateUserMemory}, freed after the fd is closed (when the kernel has unpinned it). */
+    private final List<Arena> userMemory = new ArrayList<>();
 
     private KernelIommufd(int fd, String path) {
         super(SCRATCH_BYTES);
@@ -151,10 +157,48 @@ public final class KernelIommufd extends AbiClient {
     }
 
     @Override
+    public String backend() {
+        return "kernel " + path;
+    }
+
+    @Override
+    public synchronized MemorySegment allocateUserMemory(long lengthBytes) {
+        if (closed) {
+            throw IommufdException.of(Errno.EBADF, "allocateUserMemory: %s is closed", path);
+        }
+        if (lengthBytes <= 0) {
+            throw IommufdException.of(Errno.EINVAL, "allocateUserMemory: length %d", lengthBytes);
+        }
+        Arena arena = Arena.ofShared();
+        userMemory.add(arena);
+        return arena.allocate((lengthBytes + PAYLOAD_OFFSET - 1) & -PAYLOAD_OFFSET, PAYLOAD_OFFSET);
+    }
+
+    @Override
     public synchronized void close() {
         if (!closed) {
             closed = true;
             LinuxSyscalls.close(fd);
+            userMemory.forEach(Arena::close);
+            userMemory.clear();
+        }
+    }
+
+    /** The kernel backend for {@link dev.jiommu.iommufd.Iommufd#open()}: first choice wherever /dev/iommu opens. */
+    public static final class Provider implements IommufdProvider {
+        @Override
+        public String name() {
+            return "kernel " + DEV_IOMMU;
+        }
+
+        @Override
+        public int priority() {
+            return 100;
+        }
+
+        @Override
+        public Iommufd open() {
+            return KernelIommufd.open();
         }
     }
 

@@ -17,6 +17,29 @@ import java.util.List;
  * are virtual addresses of the context's {@link dev.jiommu.mem.UserMemory}.
  */
 public interface Iommufd extends AutoCloseable {
+    /**
+     * Opens an iommufd: the kernel's {@code /dev/iommu} where this process can open it, the emulated
+     * one otherwise ({@link IommufdProvider}s, tried by priority; {@link #backend()} says which one
+     * answered, and the choice is logged at INFO).
+     *
+     * @throws IommufdException ENODEV, naming each backend's refusal, when none opens
+     */
+    static Iommufd open() {
+        return IommufdProvider.openBest();
+    }
+
+    /** {@return which backend answers, e.g. "emulated" or "kernel /dev/iommu"} */
+    String backend();
+
+    /**
+     * {@return {@code lengthBytes} (rounded up to pages) of fresh zeroed memory that IOAS_MAP takes
+     * by its {@link MemorySegment#address()}}: native memory for the kernel, memory registered with
+     * the context's user memory for the emulated backend. It lives until the context closes.
+     *
+     * @throws IommufdException EOPNOTSUPP where the context's user memory cannot take new memory
+     */
+    MemorySegment allocateUserMemory(long lengthBytes);
+
     /** IOAS_MAP / IOAS_COPY flag: map exactly at the given IOVA. */
     int MAP_FIXED_IOVA = 1;
     /** IOAS_MAP / IOAS_COPY flag: DMA may write. */

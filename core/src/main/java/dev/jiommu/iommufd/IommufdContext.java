@@ -9,10 +9,13 @@ import dev.jiommu.iommu.IommuPagingDomain;
 import dev.jiommu.iommu.SelftestDevices;
 import dev.jiommu.mem.DmaBuf;
 import dev.jiommu.mem.MemoryFile;
+import dev.jiommu.mem.RegisteredUserMemory;
 import dev.jiommu.mem.UserMemory;
 import dev.jiommu.pt.DirtyBitmap;
 import dev.jiommu.pt.Prot;
 
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.IdentityHashMap;
@@ -67,6 +70,8 @@ public final class IommufdContext implements Iommufd {
     private final Set<DmaBuf> watchedDmaBufs = Collections.newSetFromMap(new IdentityHashMap<>());
     /** Open derived files → how to drop their references. Guarded by the lock. */
     private final Map<IommufdFile, Runnable> openFiles = new LinkedHashMap<>();
+    /** What the context's owner asked to close with it ({@link #closeWith}), in registration order. */
+    private final List<AutoCloseable> closeWithContext = new ArrayList<>();
 
     /**
      * @param userMemory  the caller's address space (what IOAS_MAP's user_va means)
@@ -646,6 +651,49 @@ public final class IommufdContext implements Iommufd {
         objects.release(idev.id());
     }
 
+    // ---- backend ------------------------------------------------------------------------------------------
+
+    @Override
+    public String backend() {
+        return "emulated";
+    }
+
+    /** Registers fresh native memory at its own address, so the address a caller holds is the VA it maps. */
+    @Override
+    public MemorySegment allocateUserMemory(long lengthBytes) {
+        if (!(userMemory instanceof RegisteredUserMemory registered)) {
+            throw IommufdException.of(Errno.EOPNOTSUPP, "allocateUserMemory: the user memory (%s) takes no new memory",
+                    userMemory.getClass().getSimpleName());
+        }
+        if (lengthBytes <= 0) {
+            throw IommufdException.of(Errno.EINVAL, "allocateUserMemory: length %d", lengthBytes);
+        }
+        long rounded = (lengthBytes + UserMemory.PAGE_BYTES - 1) & -UserMemory.PAGE_BYTES;
+        Arena arena = Arena.ofShared();
+        MemorySegment segment = arena.allocate(rounded, UserMemory.PAGE_BYTES);
+        try {
+            registered.register(segment.address(), segment, true);
+        } catch (ErrnoException e) {
+            arena.close();
+            throw IommufdException.from(e);
+        }
+        closeWith(() -> {
+            registered.unregister(segment.address());
+            arena.close();
+        });
+        return segment;
+    }
+
+    /** Closes {@code resource} when the context closes, after every object (and so every pin) is gone. */
+    public void closeWith(AutoCloseable resource) {
+        lock.lock();
+        try {
+            closeWithContext.add(resource);
+        } finally {
+            lock.unlock();
+        }
+    }
+
     // ---- close ---------------------------------------------------------------------------------------
 
     @Override
@@ -686,8 +734,29 @@ public final class IommufdContext implements Iommufd {
             }
             selftest.releaseDmaBufs();
             closed = true;
+            closeResources();
         } finally {
             lock.unlock();
+        }
+    }
+
+    /** Last in, first out: what was registered last may depend on what came before. */
+    private void closeResources() {
+        RuntimeException failure = null;
+        for (int i = closeWithContext.size() - 1; i >= 0; i--) {
+            try {
+                closeWithContext.get(i).close();
+            } catch (Exception e) {
+                if (failure == null) {
+                    failure = new IllegalStateException("closing a resource of the context", e);
+                } else {
+                    failure.addSuppressed(e);
+                }
+            }
+        }
+        closeWithContext.clear();
+        if (failure != null) {
+            throw failure;
         }
     }
 }

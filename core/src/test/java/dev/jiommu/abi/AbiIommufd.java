@@ -124,6 +124,16 @@ public final class AbiIommufd extends AbiClient {
     }
 
     @Override
+    public String backend() {
+        return ctx.backend() + " through the ABI";
+    }
+
+    @Override
+    public java.lang.foreign.MemorySegment allocateUserMemory(long lengthBytes) {
+        return ctx.allocateUserMemory(lengthBytes);
+    }
+
+    @Override
     public void close() {
         ctx.close();
     }

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs the ported conformance cases against the real kernel: KernelIommufd on the /dev/iommu of the
+# reference kernel (../shared/tools/refkernel, booted under QEMU). Prints per-class counts, every
+# failure, and "verify-kernel: N passed, M failed, K skipped". Extra arguments name test classes of
+# dev.jiommu.iommufd to run instead of all (e.g. IommufdIoasTest).
+#
+# Needs the reference kernel built (its build.sh; about 5 minutes the first time, cached after).
+# Not part of the default CI: a boot plus the run takes a few minutes under TCG.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/java-home.sh
+
+refkernel="${JIOMMU_REFKERNEL:-$(cd .. && pwd)/shared/tools/refkernel}"
+[ -x "$refkernel/run.sh" ] || { echo "verify-kernel: no reference kernel scripts at $refkernel (set JIOMMU_REFKERNEL)" >&2; exit 2; }
+command -v rsync >/dev/null || { [ "$(id -u)" = 0 ] && apt-get install -y -qq rsync >/dev/null; }
+"$refkernel/build.sh" >/dev/null
+
+./mvnw -B -ntp -q -pl core test-compile
+./mvnw -B -ntp -q -pl core dependency:build-classpath -Dmdep.includeScope=test -Dmdep.outputFile=target/test-classpath.txt
+
+stage="$(mktemp -d "${TMPDIR:-/tmp}/jiommu-verify-kernel.XXXXXX")"
+trap 'rm -rf "$stage"' EXIT
+mkdir -p "$stage/lib"
+cp -r core/target/classes "$stage/classes"
+cp -r core/target/test-classes "$stage/test-classes"
+tr ':' '\n' < core/target/test-classpath.txt | while read -r jar; do [ -f "$jar" ] && cp "$jar" "$stage/lib/"; done
+
+# JUnit's launcher logs through java.util.logging; the rest needs only java.base.
+export JIOMMU_REFKERNEL_JMODS="${JIOMMU_REFKERNEL_JMODS:-java.logging}"
+exec "$refkernel/run.sh" --jre --vfio --mem 2G --hugepages 64 --timeout 1200 "$stage" -- \
+  java --enable-native-access=ALL-UNNAMED -Xmx1g -cp "classes:test-classes:lib/*" dev.jiommu.iommufd.KernelConformance "$@"
