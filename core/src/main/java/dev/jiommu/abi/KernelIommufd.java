@@ -203,8 +203,9 @@ public final class KernelIommufd extends AbiClient {
     }
 
     /**
-     * A fault queue or vEVENTQ fd: the kernel's read, write and poll. The typed read never blocks,
-     * so it polls first and reads only what poll says is there.
+     * A fault queue or vEVENTQ fd: the kernel's read, write and poll. The kernel's reads of these
+     * queues never wait (an empty queue reads 0 bytes), which is the typed read; the timed read
+     * polls first.
      */
     private static final class KernelFile implements IommufdFile {
         private final int fd;
@@ -216,22 +217,6 @@ public final class KernelIommufd extends AbiClient {
 
         @Override
         public int read(byte[] buffer) {
-            return readWithin(buffer, 0);
-        }
-
-        @Override
-        public int read(byte[] buffer, Duration timeout) {
-            return readWithin(buffer, (int) Math.min(Integer.MAX_VALUE, Math.max(0, timeout.toMillis())));
-        }
-
-        private int readWithin(byte[] buffer, int timeoutMillis) {
-            int ready = LinuxSyscalls.poll(fd, LinuxSyscalls.POLLIN, timeoutMillis);
-            if (ready < 0) {
-                throw failure(-ready, "poll(fd %d)", fd);
-            }
-            if ((ready & LinuxSyscalls.POLLIN) == 0) {
-                return 0;
-            }
             try (Arena arena = Arena.ofConfined()) {
                 MemorySegment staging = arena.allocate(Math.max(1, buffer.length));
                 long n = LinuxSyscalls.read(fd, staging.asSlice(0, buffer.length));
@@ -241,6 +226,15 @@ public final class KernelIommufd extends AbiClient {
                 MemorySegment.copy(staging, ValueLayout.JAVA_BYTE, 0, buffer, 0, (int) n);
                 return (int) n;
             }
+        }
+
+        @Override
+        public int read(byte[] buffer, Duration timeout) {
+            int ready = LinuxSyscalls.poll(fd, LinuxSyscalls.POLLIN, (int) Math.min(Integer.MAX_VALUE, Math.max(0, timeout.toMillis())));
+            if (ready < 0) {
+                throw failure(-ready, "poll(fd %d)", fd);
+            }
+            return (ready & LinuxSyscalls.POLLIN) == 0 ? 0 : read(buffer);
         }
 
         @Override

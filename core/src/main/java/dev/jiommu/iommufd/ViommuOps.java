@@ -53,8 +53,11 @@ final class ViommuOps {
      * Delivers a page-request group from (device, pasid) to the fault queue of the HWPT attached
      * there. When nothing is attached at that PASID and the guest owns the device's PASID table, the
      * request belongs to the nested HWPT on the RID, whose attachment the group then rides on.
+     * {@return whether a fault queue took the group}: when none can, the IOMMU core answers the
+     * device itself (the kernel's iommu_report_device_fault responds INVALID), which is no error
+     * for whoever raised the fault (the reference kernel's TRIGGER_IOPF returns 0 then).
      */
-    void reportFault(IommufdDevice idev, int pasid, List<FaultQueue.Fault> faults) {
+    boolean reportFault(IommufdDevice idev, int pasid, List<FaultQueue.Fault> faults) {
         int slot = pasid;
         Hwpt hwpt = idev.attached.get(pasid);
         if (hwpt == null && pasid != IommuDriver.NO_PASID && idev.device.driver().userPasidTable()
@@ -63,9 +66,10 @@ final class ViommuOps {
             hwpt = idev.rid();
         }
         if (hwpt == null || hwpt.fault == null) {
-            throw IommufdException.of(Errno.EINVAL, "iopf on %s pasid %d: no fault-capable HWPT attached there", idev, pasid);
+            return false;
         }
         hwpt.fault.report(new FaultQueue.Group(faults, idev, slot));
+        return true;
     }
 
     // ---- vIOMMU, vDEVICE, MMIO windows ---------------------------------------------------------------

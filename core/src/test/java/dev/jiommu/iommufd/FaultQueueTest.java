@@ -28,7 +28,8 @@ class FaultQueueTest extends IommufdFixture {
         Iommufd.FaultQueueAlloc fault = fd.faultQueueAlloc(0);
         int hwpt = fd.hwptAlloc(Iommufd.HWPT_ALLOC_FAULT_ID_VALID, md.idevId(), ioas, Iommufd.HWPT_DATA_NONE, null, fault.faultId());
         assertErrno(Errno.EBUSY, () -> fd.destroy(fault.faultId()));
-        assertErrno(Errno.EINVAL, () -> test.triggerIopf(md.idevId(), 0, 2, 3, 0xdeadbeafL));
+        // No fault-capable HWPT: the core answers the device itself and the trigger succeeds (as on 7.3).
+        test.triggerIopf(md.idevId(), 0, 2, 3, 0xdeadbeafL);
         test.mockDomainReplace(md.stdevId(), hwpt);
         IommufdFile file = fault.file();
         assertThat(file.poll()).isEqualTo(IommufdFile.POLLOUT);

@@ -492,7 +492,7 @@ class IommufdIoasTest extends IommufdFixture {
      */
     @Test
     void pagesPinnedByAnotherContextStayUsableWhenItCloses() {
-        IommufdContext other = newContext();
+        Iommufd other = openAnother();
         try {
             int otherIoasId = other.ioasAlloc();
             other.selftest().mockDomain(otherIoasId);

@@ -57,7 +57,12 @@ class IommufdTest extends IommufdFixture {
         long length = 1L << 40;
         long iova = fd.ioasMap(ioas, Iommufd.MAP_READABLE | Iommufd.MAP_WRITEABLE, buffer, length, 0);
         assertThat(fd.ioasUnmap(ioas, iova, length)).isEqualTo(length);
-        assertErrno(Errno.ENOMEM, () -> fd.ioasMap(ioas, Iommufd.MAP_READABLE, buffer, 1L << 44, 0));
+        if (ON_KERNEL) {
+            // The kernel takes any length here; ours counts pages in ints (8 TiB per mapping) and says ENOMEM beyond.
+            assertThat(fd.ioasUnmap(ioas, fd.ioasMap(ioas, Iommufd.MAP_READABLE, buffer, 1L << 44, 0), 1L << 44)).isEqualTo(1L << 44);
+        } else {
+            assertErrno(Errno.ENOMEM, () -> fd.ioasMap(ioas, Iommufd.MAP_READABLE, buffer, 1L << 44, 0));
+        }
         // Inside the mock's aperture, so the domain takes it, and tries to pin 1 GiB from a 64 KiB buffer.
         fd.ioasMap(ioas, Iommufd.MAP_FIXED_IOVA | Iommufd.MAP_READABLE, buffer, 1L << 30, MOCK_APERTURE_START);
         assertErrno(Errno.EFAULT, () -> test.mockDomain(ioas));

@@ -67,6 +67,9 @@ class PasidAttachTest extends IommufdFixture {
 
     @Test
     void destroyingTheSelftestDeviceDetachesEveryPasid() {
+        // Measured on 7.3.4: the kernel's selftest-device destroy detaches only the RID, so an attached
+        // PASID keeps its HWPT busy (EBUSY) until the context closes. We detach every PASID instead.
+        assumeEmulated("selftest device teardown (the kernel leaves PASID attachments behind)");
         test.mockDomainReplace(device.stdevId(), pasidHwpt);
         test.pasidAttach(device.stdevId(), 3, pasidHwpt);
         fd.destroy(device.stdevId());

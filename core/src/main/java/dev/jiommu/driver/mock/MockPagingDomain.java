@@ -13,10 +13,16 @@ import dev.jiommu.pt.format.MockFormat;
 
 /**
  * A mock paging domain: the mock page-table format, DEFAULT (every page size from 2 KiB, aperture
- * forced to [16 MiB, 2 GiB − 1]) or HUGE (4 KiB and 1 MiB pages, the whole 56-bit input).
+ * forced to [16 MiB, 2 GiB − 1]) or HUGE (4 KiB and 1 MiB pages, the table's whole input).
  */
 final class MockPagingDomain implements IommuPagingDomain, SelftestDomain {
     private static final long HUGE_PAGE_SIZES = (1L << 12) | (1L << 20);
+    /**
+     * The kernel's mock starts its AMD v1 table at level 2 (starting_level = 2 in selftest.c), so
+     * three levels of a 2 KiB granule: a 38-bit input. Measured on the reference kernel 7.3.4: a
+     * HUGE domain's IOAS reports exactly [0, 2^38 − 1].
+     */
+    private static final int LEVELS = 3;
 
     private final MockIommuDriver driver;
     private final PageTable table;
@@ -26,7 +32,7 @@ final class MockPagingDomain implements IommuPagingDomain, SelftestDomain {
     private volatile boolean dirtyTracking;
 
     MockPagingDomain(MockIommuDriver driver, PhysicalMemory memory, int flags, boolean huge) {
-        MockFormat format = new MockFormat();
+        MockFormat format = new MockFormat(LEVELS);
         this.driver = driver;
         this.flags = flags;
         this.table = huge ? new PageTable(format, memory, HUGE_PAGE_SIZES) : new PageTable(format, memory);
