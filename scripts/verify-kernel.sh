@@ -27,5 +27,5 @@ tr ':' '\n' < core/target/test-classpath.txt | while read -r jar; do [ -f "$jar"
 
 # JUnit's launcher logs through java.util.logging; the rest needs only java.base.
 export JIOMMU_REFKERNEL_JMODS="${JIOMMU_REFKERNEL_JMODS:-java.logging}"
-exec "$refkernel/run.sh" --jre --vfio --mem 2G --hugepages 64 --timeout 1200 "$stage" -- \
+exec "$refkernel/run.sh" --jre --vfio --mem 3G --hugepages 320 --timeout 1200 "$stage" -- \
   java --enable-native-access=ALL-UNNAMED -Xmx1g -cp "classes:test-classes:lib/*" dev.jiommu.iommufd.KernelConformance "$@"

@@ -252,7 +252,8 @@ public final class KernelIommufd extends AbiClient {
 
         @Override
         public int poll() {
-            int ready = LinuxSyscalls.poll(fd, (short) (LinuxSyscalls.POLLIN | LinuxSyscalls.POLLOUT), 0);
+            // poll(2) reports only the events asked for: ask for every bit the typed poll knows.
+            int ready = LinuxSyscalls.poll(fd, (short) (IommufdFile.POLLIN | IommufdFile.POLLRDNORM | IommufdFile.POLLOUT), 0);
             if (ready < 0) {
                 throw failure(-ready, "poll(fd %d)", fd);
             }

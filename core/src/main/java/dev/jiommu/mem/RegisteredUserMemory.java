@@ -4,7 +4,6 @@ import dev.jiommu.errno.Errno;
 import dev.jiommu.errno.ErrnoException;
 
 import java.lang.foreign.MemorySegment;
-import java.util.Arrays;
 import java.util.Map;
 import java.util.TreeMap;
 
@@ -115,10 +114,11 @@ public final class RegisteredUserMemory implements UserMemory {
     @Override
     public synchronized byte[] read(long va, int length) {
         byte[] out = new byte[length];
+        MemorySegment to = MemorySegment.ofArray(out);
         for (int done = 0; done < length; ) {
             long at = va + done;
             int n = (int) Math.min(length - done, PAGE_BYTES - (at & (PAGE_BYTES - 1)));
-            System.arraycopy(memory.readBytes(physicalAddress(at), n), 0, out, done, n);
+            memory.read(physicalAddress(at), to, done, n);
             done += n;
         }
         return out;
@@ -126,10 +126,11 @@ public final class RegisteredUserMemory implements UserMemory {
 
     @Override
     public synchronized void write(long va, byte[] bytes) {
+        MemorySegment from = MemorySegment.ofArray(bytes);
         for (int done = 0; done < bytes.length; ) {
             long at = va + done;
             int n = (int) Math.min(bytes.length - done, PAGE_BYTES - (at & (PAGE_BYTES - 1)));
-            memory.writeBytes(physicalAddress(at), Arrays.copyOfRange(bytes, done, done + n));
+            memory.write(physicalAddress(at), from, done, n);
             done += n;
         }
     }
