@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the ported conformance cases against the real kernel: KernelIommufd on the /dev/iommu of the
 # reference kernel (../shared/tools/refkernel, booted under QEMU). Prints per-class counts, every
-# failure, and "verify-kernel: N passed, M failed, K skipped". Extra arguments name test classes of
-# dev.jiommu.iommufd to run instead of all (e.g. IommufdIoasTest).
+# failure, and "verify-kernel: N passed, M failed, K skipped". Extra arguments name test classes to
+# run instead of all: simple names in dev.jiommu.iommufd (IommufdIoasTest) or qualified ones.
 #
 # Needs the reference kernel built (its build.sh; about 5 minutes the first time, cached after).
 # Not part of the default CI: a boot plus the run takes a few minutes under TCG.

@@ -20,13 +20,17 @@ import java.util.TreeMap;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * The ported conformance cases (every {@link IommufdFixture} subclass but the *AbiTest twins) run
+ * The ported conformance cases (every {@link IommufdFixture} subclass but the *AbiTest twins, and the
+ * kernel-only checks of {@link #KERNEL_ONLY}) run
  * against the real {@code /dev/iommu}, as {@code ./jiommu verify-kernel} does inside the reference
  * kernel: sets {@code jiommu.backend=kernel}, runs them through the JUnit launcher, prints each
  * failure and a closing line {@code verify-kernel: N passed, M failed, K skipped}. Exits 1 when a
  * case failed. Cases that need what only the emulation has skip themselves (IommufdFixture).
  */
 public final class KernelConformance {
+    /** Beyond the fixtures: what needs a real kernel to say anything (the backend choice, a real VFIO device). */
+    private static final List<String> KERNEL_ONLY = List.of("dev.jiommu.app.IommufdOpenTest", "dev.jiommu.abi.VfioCdevTest");
+
     private KernelConformance() {
     }
 
@@ -34,7 +38,7 @@ public final class KernelConformance {
         System.setProperty("jiommu.backend", "kernel");
         PostDiscoveryFilter fixturesOnly = descriptor -> descriptor.getSource()
                 .filter(ClassSource.class::isInstance).map(source -> ((ClassSource) source).getJavaClass())
-                .map(type -> IommufdFixture.class.isAssignableFrom(type)
+                .map(type -> IommufdFixture.class.isAssignableFrom(type) || KERNEL_ONLY.contains(type.getName())
                         ? FilterResult.included("a conformance fixture")
                         : FilterResult.excluded("not an IommufdFixture"))
                 .orElse(FilterResult.included("member of an included class"));
@@ -42,9 +46,10 @@ public final class KernelConformance {
                 .filters(ClassNameFilter.excludeClassNamePatterns(".*AbiTest"), fixturesOnly);
         if (args.length == 0) {
             request.selectors(DiscoverySelectors.selectPackage(KernelConformance.class.getPackageName()));
+            KERNEL_ONLY.forEach(name -> request.selectors(DiscoverySelectors.selectClass(name)));
         } else {
             for (String name : args) {
-                request.selectors(DiscoverySelectors.selectClass(KernelConformance.class.getPackageName() + "." + name));
+                request.selectors(DiscoverySelectors.selectClass(name.contains(".") ? name : KernelConformance.class.getPackageName() + "." + name));
             }
         }
         Tally tally = new Tally();
