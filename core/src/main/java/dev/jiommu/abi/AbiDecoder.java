@@ -31,6 +31,8 @@ public final class AbiDecoder {
     private final IoctlTable table;
     private final UserMemory caller;
     private final MemorySegment buffer = Arena.ofAuto().allocate(BUFFER_BYTES, 8);
+    /** Where the leading {@code u32 size} is read, before the struct's length is known. */
+    private final MemorySegment sizeField = Arena.ofAuto().allocate(Integer.BYTES, Integer.BYTES);
     /** buffer's slices by length, made once. */
     private final MemorySegment[] slices = new MemorySegment[BUFFER_BYTES + 1];
     private final AbiCall call;
@@ -86,7 +88,7 @@ public final class AbiDecoder {
         MemorySegment struct = slice(kernelSize);
         struct.fill((byte) 0);
         int copied = (int) Math.min(userSize, kernelSize);
-        MemorySegment.copy(caller.read(arg, copied), 0, struct, Layouts.U8, 0, copied);
+        caller.read(arg, struct, 0, copied);
         if (userSize > kernelSize) {
             checkZeroTail(op, arg + kernelSize, userSize - kernelSize);
         }
@@ -150,12 +152,12 @@ public final class AbiDecoder {
         long from = call.respondOffset();
         long to = Math.min(copied, from + Math.min(call.respondBytes(), copied));
         if (from < to) {
-            caller.write(arg + from, struct.asSlice(from, to - from).toArray(Layouts.U8));
+            caller.write(arg + from, struct, from, (int) (to - from));
         }
     }
 
     private int readU32(long arg) {
-        byte[] bytes = caller.read(arg, 4);
-        return (bytes[0] & 0xff) | (bytes[1] & 0xff) << 8 | (bytes[2] & 0xff) << 16 | (bytes[3] & 0xff) << 24;
+        caller.read(arg, sizeField, 0, Integer.BYTES);
+        return sizeField.get(Layouts.U32, 0);
     }
 }

@@ -7,6 +7,8 @@ import dev.jiommu.iommufd.IommufdException;
 import dev.jiommu.mem.UserMemory;
 import dev.jiommu.pt.DirtyBitmap;
 
+import java.lang.foreign.MemorySegment;
+
 /**
  * The handlers of the page-table commands (the kernel's hw_pagetable.c, and device.c's
  * GET_HW_INFO): HWPT_ALLOC, GET_HW_INFO, HWPT_SET_DIRTY_TRACKING, HWPT_GET_DIRTY_BITMAP and
@@ -27,6 +29,8 @@ final class HwptCommands {
     private final HwptSetDirtyTrackingStruct setDirtyTracking = new HwptSetDirtyTrackingStruct();
     private final HwptGetDirtyBitmapStruct getDirtyBitmap = new HwptGetDirtyBitmapStruct();
     private final HwptInvalidateStruct invalidate = new HwptInvalidateStruct();
+    /** The batch array {@link #entries} hands out, reused while batches keep their length. */
+    private byte[] entryBuffer = new byte[0];
     private final byte[] zeroPage = new byte[PAGE];
 
     long hwptAlloc(AbiCall call) {
@@ -164,7 +168,8 @@ final class HwptCommands {
             byte[] batch;
             ErrnoException fault = null;
             try {
-                batch = call.caller().read(at, n * len);
+                batch = entries(n * len);
+                call.caller().read(at, MemorySegment.ofArray(batch), 0, n * len);
             } catch (ErrnoException e) {
                 fault = e;
                 n = readableEntries(call.caller(), at, n, len);
@@ -183,6 +188,17 @@ final class HwptCommands {
             }
         }
         return 0;
+    }
+
+    /**
+     * {@return an array of exactly {@code lengthBytes} for a batch of entries}: the last one again when
+     * the length repeats, as a guest's invalidations usually do (the driver copies what it keeps).
+     */
+    private byte[] entries(int lengthBytes) {
+        if (entryBuffer.length != lengthBytes) {
+            entryBuffer = new byte[lengthBytes];
+        }
+        return entryBuffer;
     }
 
     /** {@return how many whole entries from {@code at} can be read, fewer than {@code n}} */

@@ -112,25 +112,33 @@ public final class RegisteredUserMemory implements UserMemory {
     }
 
     @Override
-    public synchronized byte[] read(long va, int length) {
+    public byte[] read(long va, int length) {
         byte[] out = new byte[length];
-        MemorySegment to = MemorySegment.ofArray(out);
-        for (int done = 0; done < length; ) {
-            long at = va + done;
-            int n = (int) Math.min(length - done, PAGE_BYTES - (at & (PAGE_BYTES - 1)));
-            memory.read(physicalAddress(at), to, done, n);
-            done += n;
-        }
+        read(va, MemorySegment.ofArray(out), 0, length);
         return out;
     }
 
     @Override
-    public synchronized void write(long va, byte[] bytes) {
-        MemorySegment from = MemorySegment.ofArray(bytes);
-        for (int done = 0; done < bytes.length; ) {
+    public synchronized void read(long va, MemorySegment dst, long dstOffset, int length) {
+        for (int done = 0; done < length; ) {
             long at = va + done;
-            int n = (int) Math.min(bytes.length - done, PAGE_BYTES - (at & (PAGE_BYTES - 1)));
-            memory.write(physicalAddress(at), from, done, n);
+            int n = (int) Math.min(length - done, PAGE_BYTES - (at & (PAGE_BYTES - 1)));
+            memory.read(physicalAddress(at), dst, dstOffset + done, n);
+            done += n;
+        }
+    }
+
+    @Override
+    public void write(long va, byte[] bytes) {
+        write(va, MemorySegment.ofArray(bytes), 0, bytes.length);
+    }
+
+    @Override
+    public synchronized void write(long va, MemorySegment src, long srcOffset, int length) {
+        for (int done = 0; done < length; ) {
+            long at = va + done;
+            int n = (int) Math.min(length - done, PAGE_BYTES - (at & (PAGE_BYTES - 1)));
+            memory.write(physicalAddress(at), src, srcOffset + done, n);
             done += n;
         }
     }

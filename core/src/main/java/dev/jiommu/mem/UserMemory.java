@@ -1,5 +1,8 @@
 package dev.jiommu.mem;
 
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
 /**
  * The address space whose virtual addresses an IOAS_MAP pins: a process's memory as iommufd sees it.
  *
@@ -41,6 +44,19 @@ public interface UserMemory {
 
     /** Writes {@code bytes} at {@code va}. @throws dev.jiommu.errno.ErrnoException EFAULT if unmapped */
     void write(long va, byte[] bytes);
+
+    /**
+     * Copies {@code length} bytes at {@code va} into {@code dst} at {@code dstOffset}, as
+     * {@link #read(long, int)} would read them; an implementation may do it without the array.
+     */
+    default void read(long va, MemorySegment dst, long dstOffset, int length) {
+        MemorySegment.copy(read(va, length), 0, dst, ValueLayout.JAVA_BYTE, dstOffset, length);
+    }
+
+    /** Writes {@code length} bytes of {@code src} at {@code srcOffset} to {@code va}, as {@link #write(long, byte[])} would. */
+    default void write(long va, MemorySegment src, long srcOffset, int length) {
+        write(va, src.asSlice(srcOffset, length).toArray(ValueLayout.JAVA_BYTE));
+    }
 
     /** {@return the total number of page pins outstanding, so tests can check nothing leaked} */
     long pinnedPages();
