@@ -283,6 +283,16 @@ public abstract class AbiClient implements Iommufd {
         return a.get("dst_iova");
     }
 
+    /** The reserved-field marker goes back into {@code __reserved}, so a test can send one through the bytes. */
+    @Override
+    public PhysicalRange ioasNoIommuGetPa(int flags, int ioasId, long iova, long maxLengthBytes) {
+        Arg a = new Arg("IOMMU_IOAS_NOIOMMU_GET_PA", IoasNoIommuGetPaStruct.LAYOUT).put("flags", flags & ~NOIOMMU_RESERVED_SET)
+                .put("__reserved", (flags & NOIOMMU_RESERVED_SET) != 0 ? 1 : 0).put("ioas_id", ioasId).put("iova", iova)
+                .put("length", maxLengthBytes);
+        ioctl(IoctlNumbers.IOAS_NOIOMMU_GET_PA, a);
+        return new PhysicalRange(a.get("out_phys"), a.get("length"));
+    }
+
     @Override
     public long ioasUnmap(int ioasId, long iova, long lengthBytes) {
         Arg a = new Arg("IOMMU_IOAS_UNMAP", IoasUnmapStruct.LAYOUT).put("ioas_id", ioasId).put("iova", iova).put("length", lengthBytes);

@@ -33,6 +33,7 @@ public final class IoctlNumbers {
     public static final int IOAS_CHANGE_PROCESS = io(0x92);
     public static final int VEVENTQ_ALLOC = io(0x93);
     public static final int HW_QUEUE_ALLOC = io(0x94);
+    public static final int IOAS_NOIOMMU_GET_PA = io(0x95);
     public static final int TEST_CMD = io(0xa0);
 
     /** The VFIO container ioctls iommufd answers on the same fd (§7): {@code _IO(';', VFIO_BASE + n)}. */

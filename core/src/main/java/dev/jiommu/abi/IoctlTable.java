@@ -8,12 +8,13 @@ import static dev.jiommu.abi.IoctlOp.op;
 
 /**
  * The iommufd command table (iommufd-uapi.md §1.3) as rows of data, indexed by command number:
- * every command 0x80–0x94 the typed API has, and the selftest's IOMMU_TEST_CMD (0xa0). The
+ * every command 0x80–0x95, and the selftest's IOMMU_TEST_CMD (0xa0). The
  * handlers live by family in {@link IoasCommands}, {@link HwptCommands}, {@link ViommuCommands} and
  * {@link TestCommands}; the VFIO container ioctls of the same fd in {@link VfioCommands}. The
  * flyweights they use are this table's own (one table per decoder, like the decoder's buffer).
  *
- * <p>Not here: IOAS_NOIOMMU_GET_PA (0x95), which the typed API does not have; its slot is ENOTTY.
+ * <p>IOAS_NOIOMMU_GET_PA (0x95) is in the table as in the kernel's; whether it does anything is the
+ * context's switch (the kernel's CONFIG_IOMMUFD_NOIOMMU), EOPNOTSUPP when off.
  */
 public final class IoctlTable {
     /** Commands 0x80 … 0xa0: the table's span (the selftest command is compiled in). */
@@ -74,6 +75,8 @@ public final class IoctlTable {
                 ioas::changeProcess));
         add(op("IOMMU_VEVENTQ_ALLOC", IoctlNumbers.VEVENTQ_ALLOC, VeventqAllocStruct.LAYOUT, "out_veventq_fd", viommu::veventqAlloc));
         add(op("IOMMU_HW_QUEUE_ALLOC", IoctlNumbers.HW_QUEUE_ALLOC, HwQueueAllocStruct.LAYOUT, "length", viommu::hwQueueAlloc));
+        add(op("IOMMU_IOAS_NOIOMMU_GET_PA", IoctlNumbers.IOAS_NOIOMMU_GET_PA, IoasNoIommuGetPaStruct.LAYOUT, "out_phys",
+                ioas::noIommuGetPa));
         add(op("IOMMU_TEST_CMD", IoctlNumbers.TEST_CMD, TestCmdStruct.LAYOUT, "last", test::testCmd));
     }
 

@@ -675,6 +675,45 @@ final class IoPagetable {
     }
 
     /**
+     * IOAS_NOIOMMU_GET_PA's walk (the kernel's iopt_get_phys): the physical address of {@code iova}
+     * and how far from it the area's pages run physically contiguous, capped by {@code maxLength}.
+     * Like the kernel it counts page steps from {@code iova}, so an unaligned start may count the
+     * area's last page whole. Our "storage" is the pin bookkeeping: an area whose pages nothing
+     * pins has no physical address to give (EOPNOTSUPP, the kernel's "no no-IOMMU storage domain").
+     */
+    Iommufd.PhysicalRange physicalRange(long iova, long maxLength) {
+        Map.Entry<Long, IoptArea> e = areas.floorEntry(iova);
+        IoptArea area = e == null || Long.compareUnsigned(e.getValue().last, iova) < 0 ? null : e.getValue();
+        if (area == null) {
+            throw IommufdException.of(Errno.ENOENT, "noiommu_get_pa: nothing mapped at iova 0x%x", iova);
+        }
+        if (area.revoked) {
+            throw IommufdException.of(Errno.EINVAL, "noiommu_get_pa: %s maps a revoked dma-buf", area);
+        }
+        int page = area.pageAt(iova);
+        if (area.pages.users(page) == 0) {
+            throw IommufdException.of(Errno.EOPNOTSUPP, "noiommu_get_pa: nothing holds the pages of %s (no domain or access)", area);
+        }
+        long physical = area.pages.physical(page) + area.offsetInPageAt(iova);
+        long length = Math.min(PAGE_BYTES - (iova & (PAGE_BYTES - 1)), area.last - iova + 1);
+        long expected = physical;
+        for (long at = iova; Long.compareUnsigned(at, area.last) < 0 && Long.compareUnsigned(length, maxLength) < 0; ) {
+            long next = at + PAGE_BYTES;
+            if (Long.compareUnsigned(next, at) < 0 || Long.compareUnsigned(next, area.last) > 0) {
+                break;
+            }
+            int nextPage = area.pageAt(next);
+            if (area.pages.users(nextPage) == 0 || area.pages.physical(nextPage) + area.offsetInPageAt(next) != expected + PAGE_BYTES) {
+                break;
+            }
+            at = next;
+            expected += PAGE_BYTES;
+            length += PAGE_BYTES;
+        }
+        return new Iommufd.PhysicalRange(physical, Long.compareUnsigned(length, maxLength) > 0 ? maxLength : length);
+    }
+
+    /**
      * Copies between a buffer and [iova, iova + buffer.length) through the areas (ACCESS_RW), at any
      * alignment, pinning each page only while it is copied.
      */

@@ -103,6 +103,25 @@ public interface Iommufd extends AutoCloseable {
      */
     void ioasChangeProcess(PinAccounting process);
 
+    /** What IOAS_NOIOMMU_GET_PA answers: where an IOVA's bytes are, and how far they run contiguously. */
+    record PhysicalRange(long physicalAddress, long lengthBytes) {
+    }
+
+    /**
+     * The flag bit an ABI decoder sets for a non-zero {@code __reserved} of IOAS_NOIOMMU_GET_PA,
+     * which the kernel refuses like an unknown flag.
+     */
+    int NOIOMMU_RESERVED_SET = 1 << 31;
+
+    /**
+     * IOMMU_IOAS_NOIOMMU_GET_PA: the physical address behind {@code iova} and the bytes from it that
+     * are physically contiguous, at most {@code maxLengthBytes}, for the unsafe DMA of a device
+     * without an IOMMU. EOPNOTSUPP where the context has no no-IOMMU support, EPERM without
+     * CAP_SYS_RAWIO, then EOPNOTSUPP for flags, EINVAL for a zero length, EOVERFLOW for an IOVA of
+     * 2^64 − 1, ENOENT for an unknown IOAS or an unmapped IOVA.
+     */
+    PhysicalRange ioasNoIommuGetPa(int flags, int ioasId, long iova, long maxLengthBytes);
+
     /** IOMMU_OPTION ids. */
     int OPTION_RLIMIT_MODE = 0;
     int OPTION_HUGE_PAGES = 1;

@@ -64,6 +64,8 @@ public final class IommufdContext implements Iommufd {
     private boolean mmAccounting;
     private boolean capSysResource = true;
     private boolean capIpcLock;
+    private boolean noIommuSupport;
+    private boolean capSysRawio = true;
     private Ioas compatIoas;
     private boolean closed;
     /** Dma-bufs this context imported, so each revocation reaches every IOAS once. Guarded by the lock. */
@@ -98,6 +100,19 @@ public final class IommufdContext implements Iommufd {
     /** Whether the caller holds CAP_SYS_RESOURCE (needed to change the RLIMIT mode); default true. */
     public void capSysResource(boolean held) {
         lockedRun(() -> capSysResource = held);
+    }
+
+    /**
+     * Whether IOAS_NOIOMMU_GET_PA works here, the kernel's CONFIG_IOMMUFD_NOIOMMU; off by default,
+     * as in most kernels (the reference kernel's included), and the command is EOPNOTSUPP then.
+     */
+    public void noIommuSupport(boolean enabled) {
+        lockedRun(() -> noIommuSupport = enabled);
+    }
+
+    /** Whether the caller holds CAP_SYS_RAWIO (needed by IOAS_NOIOMMU_GET_PA); default true. */
+    public void capSysRawio(boolean held) {
+        lockedRun(() -> capSysRawio = held);
     }
 
     /** Whether the caller holds CAP_IPC_LOCK: its mappings are then not charged against RLIMIT_MEMLOCK. */
@@ -333,6 +348,28 @@ public final class IommufdContext implements Iommufd {
             List<IoPagetable.Slice> slices = src.iopt.slices(srcIova, lengthBytes);
             Ioas dst = ioas(dstIoasId);
             return dst.iopt.copyIn(slices, lengthBytes, dstIova, (f & MAP_FIXED_IOVA) != 0, prot(f));
+        });
+    }
+
+    @Override
+    public PhysicalRange ioasNoIommuGetPa(int flags, int ioasId, long iova, long maxLengthBytes) {
+        return locked(() -> {
+            if (!noIommuSupport) {
+                throw IommufdException.of(Errno.EOPNOTSUPP, "noiommu_get_pa: this context has no no-IOMMU support");
+            }
+            if (!capSysRawio) {
+                throw IommufdException.of(Errno.EPERM, "noiommu_get_pa: needs CAP_SYS_RAWIO");
+            }
+            if (flags != 0) {
+                throw IommufdException.of(Errno.EOPNOTSUPP, "noiommu_get_pa: flags 0x%x (or a non-zero __reserved)", flags);
+            }
+            if (maxLengthBytes == 0) {
+                throw IommufdException.of(Errno.EINVAL, "noiommu_get_pa: zero length");
+            }
+            if (iova == -1L) {
+                throw IommufdException.of(Errno.EOVERFLOW, "noiommu_get_pa: iova ULONG_MAX");
+            }
+            return ioas(ioasId).iopt.physicalRange(iova, maxLengthBytes);
         });
     }
 

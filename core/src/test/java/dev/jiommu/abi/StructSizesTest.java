@@ -51,6 +51,8 @@ class StructSizesTest {
                         IoasChangeProcessStruct.MIN_SIZE_BYTES, 8, 8),
                 new Row("iommu_veventq_alloc", VeventqAllocStruct.LAYOUT, VeventqAllocStruct.SIZE_BYTES, VeventqAllocStruct.MIN_SIZE_BYTES, 32, 28),
                 new Row("iommu_hw_queue_alloc", HwQueueAllocStruct.LAYOUT, HwQueueAllocStruct.SIZE_BYTES, HwQueueAllocStruct.MIN_SIZE_BYTES, 40, 40),
+                new Row("iommu_ioas_noiommu_get_pa", IoasNoIommuGetPaStruct.LAYOUT, IoasNoIommuGetPaStruct.LAYOUT.byteSize(),
+                        IoasNoIommuGetPaStruct.MIN_SIZE_BYTES, 40, 40),
                 new Row("iommu_test_cmd", TestCmdStruct.LAYOUT, TestCmdStruct.SIZE_BYTES, TestCmdStruct.MIN_SIZE_BYTES, 72, 68),
                 new Row("vfio_iommu_type1_info", VfioIommuType1InfoStruct.LAYOUT, VfioIommuType1InfoStruct.SIZE_BYTES,
                         VfioIommuType1InfoStruct.MIN_SIZE_BYTES, 24, 16),
@@ -79,7 +81,7 @@ class StructSizesTest {
             assertThat(op.minSizeBytes()).as(op.name()).isEqualTo(row.expectedMin());
             assertThat(op.sizeBytes()).as(op.name()).isEqualTo(row.expectedSize());
         }
-        assertThat(IoctlTable.standard().ops()).hasSize(22);
+        assertThat(IoctlTable.standard().ops()).hasSize(23);
     }
 
     @Test
@@ -105,6 +107,7 @@ class StructSizesTest {
         assertOffsets(VeventqAllocStruct.LAYOUT, "viommu_id", 8, "type", 12, "veventq_depth", 16, "out_veventq_id", 20,
                 "out_veventq_fd", 24, "__reserved", 28);
         assertOffsets(HwQueueAllocStruct.LAYOUT, "type", 12, "index", 16, "out_hw_queue_id", 20, "nesting_parent_iova", 24, "length", 32);
+        assertOffsets(IoasNoIommuGetPaStruct.LAYOUT, "flags", 4, "ioas_id", 8, "__reserved", 12, "iova", 16, "length", 24, "out_phys", 32);
         assertOffsets(TestCmdStruct.LAYOUT, "op", 4, "id", 8, "union", 16, "last", 64);
         assertOffsets(VfioIommuType1InfoStruct.LAYOUT, "flags", 4, "iova_pgsizes", 8, "cap_offset", 16);
         assertOffsets(VfioIommuType1DmaMapStruct.LAYOUT, "vaddr", 8, "iova", 16, "size", 24);
