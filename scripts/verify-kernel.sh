@@ -27,5 +27,9 @@ tr ':' '\n' < core/target/test-classpath.txt | while read -r jar; do [ -f "$jar"
 
 # JUnit's launcher logs through java.util.logging; the rest needs only java.base.
 export JIOMMU_REFKERNEL_JMODS="${JIOMMU_REFKERNEL_JMODS:-java.logging}"
+# A JVM that dies leaves hs_err_pid*.log in the guest's /job, gone with the guest: print its head.
+# JIOMMU_VERIFY_VERBOSE=true prints each case as it starts (so a crash shows where).
 exec "$refkernel/run.sh" --jre --vfio --mem 3G --hugepages 320 --timeout 1200 "$stage" -- \
-  java --enable-native-access=ALL-UNNAMED -Xmx1g -cp "classes:test-classes:lib/*" dev.jiommu.iommufd.KernelConformance "$@"
+  sh -c 'java --enable-native-access=ALL-UNNAMED -Xmx1g -Djiommu.verbose="${0}" -cp "classes:test-classes:lib/*" \
+           dev.jiommu.iommufd.KernelConformance "$@"; rc=$?; for f in hs_err_pid*.log; do [ -f "$f" ] && head -80 "$f"; done; exit $rc' \
+  "${JIOMMU_VERIFY_VERBOSE:-false}" "$@"

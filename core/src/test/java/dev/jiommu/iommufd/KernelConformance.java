@@ -67,6 +67,7 @@ public final class KernelConformance {
         final AtomicInteger skipped = new AtomicInteger();
         final List<String> failures = new ArrayList<>();
         final Map<String, int[]> perClass = new TreeMap<>();
+        final Map<String, Integer> skipReasons = new TreeMap<>();
 
         private int[] row(TestIdentifier test) {
             String owner = test.getSource().map(Object::toString).orElse("?");
@@ -76,6 +77,14 @@ public final class KernelConformance {
                 owner = owner.substring(at + 13, end).replaceFirst(".*\\.", "");
             }
             return perClass.computeIfAbsent(owner, k -> new int[3]);
+        }
+
+        /** One line per case on stderr, so a run that dies shows where. */
+        @Override
+        public void executionStarted(TestIdentifier test) {
+            if (test.isTest() && Boolean.getBoolean("jiommu.verbose")) {
+                System.err.println("start " + test.getUniqueId());
+            }
         }
 
         @Override
@@ -103,6 +112,8 @@ public final class KernelConformance {
                 case ABORTED -> {
                     skipped.incrementAndGet();
                     row(test)[2]++;
+                    String reason = result.getThrowable().map(Throwable::getMessage).orElse("?").replaceFirst("^Assumption failed: ", "");
+                    skipReasons.merge(reason, 1, Integer::sum);
                 }
                 case FAILED -> {
                     failed.incrementAndGet();
@@ -132,6 +143,11 @@ public final class KernelConformance {
             System.out.println();
             System.out.printf("%-32s %6s %6s %6s%n", "class", "passed", "failed", "skipped");
             perClass.forEach((name, r) -> System.out.printf("%-32s %6d %6d %6d%n", name, r[0], r[1], r[2]));
+            if (!skipReasons.isEmpty()) {
+                System.out.println();
+                System.out.println("skipped, by reason:");
+                skipReasons.forEach((reason, n) -> System.out.printf("  %4d  %s%n", n, reason));
+            }
             if (!failures.isEmpty()) {
                 System.out.println();
                 System.out.println("failures:");
