@@ -1,0 +1,266 @@
+package dev.jiommu.mem;
+
+import dev.jiommu.errno.Errno;
+import dev.jiommu.errno.ErrnoException;
+
+import java.util.Arrays;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * The memory of another process, as a server sees its client: reads and writes go to the live
+ * process ({@link ProcessAccess}, process_vm_readv/writev on Linux); a pinned page gets a frame of
+ * this side's physical memory, which DMA reads and writes, and which {@link #syncIn()} and
+ * {@link #syncOut()} keep coherent with the process's page.
+ *
+ * <p>Page identity and pin counts are this object's own bookkeeping: the same page pinned twice
+ * is one frame with two pins, and its frame is freed at the last unpin.
+ *
+ * <p>Thread safety: synchronized.
+ */
+public final class RemoteUserMemory implements UserMemory {
+    /* Implementation notes
+     *
+     * Coherence is at call boundaries, not live: a client observes device effects only through
+     * calls (in the selftest, IOMMU_TEST_CMD: ACCESS_RW, the checks), so the server brings the
+     * frames up to date before such a call (syncIn) and writes back the frames a device changed
+     * after it (syncOut: compare against the copy taken at syncIn). The cost is proportional to
+     * what is pinned, and only calls that can touch memory pay it.
+     *
+     * The process a page is read from is the caller's at pin time (a forked child's IOAS_MAP pins
+     * the child's pages); that process is remembered per page, so a later sync reads the child
+     * while it lives and keeps the last copy when it is gone, as a pinned page outlives its mm.
+     */
+
+    /** How this side reaches the process's memory. */
+    public interface ProcessAccess {
+        /** Copies [va, va + length) of process {@code pid} into {@code dst}; {@return bytes copied, or −errno} */
+        long read(int pid, long va, byte[] dst, int offset, int length);
+
+        /** Copies {@code src} to [va, va + length) of process {@code pid}; {@return bytes copied, or −errno} */
+        long write(int pid, long va, byte[] src, int offset, int length);
+    }
+
+    /** Marks the "physical address" of a page nobody pinned: never equal to a frame's. */
+    public static final long UNPINNED_TAG = 1L << 62;
+    private static final int PAGE = (int) PAGE_BYTES;
+
+    private final PhysicalMemory memory;
+    private final ProcessAccess access;
+    private int callerPid;
+    /** Page VA → its pin. Guarded by this. */
+    private final TreeMap<Long, Page> pages = new TreeMap<>();
+    private long pinnedPages;
+
+    private static final class Page {
+        final long physicalAddress;
+        final int pid;
+        int pins;
+        byte[] copy;
+
+        Page(long physicalAddress, int pid, byte[] copy) {
+            this.physicalAddress = physicalAddress;
+            this.pid = pid;
+            this.copy = copy;
+        }
+    }
+
+    /** @param pid the process whose memory this is, until {@link #caller} says another one calls */
+    public RemoteUserMemory(PhysicalMemory memory, ProcessAccess access, int pid) {
+        this.memory = memory;
+        this.access = access;
+        this.callerPid = pid;
+    }
+
+    /** The process whose call is being served: reads, writes and new pins go to it. */
+    public synchronized void caller(int pid) {
+        this.callerPid = pid;
+    }
+
+    public synchronized int caller() {
+        return callerPid;
+    }
+
+    @Override
+    public PhysicalMemory physicalMemory() {
+        return memory;
+    }
+
+    @Override
+    public synchronized byte[] read(long va, int length) {
+        byte[] out = new byte[length];
+        readInto(callerPid, va, out, 0, length);
+        return out;
+    }
+
+    @Override
+    public synchronized void write(long va, byte[] bytes) {
+        if (bytes.length == 0) {
+            return;
+        }
+        long n = access.write(callerPid, va, bytes, 0, bytes.length);
+        if (n != bytes.length) {
+            throw ErrnoException.of(Errno.EFAULT, "write va=0x%x length=%d to pid %d: %s", va, bytes.length, callerPid, result(n));
+        }
+    }
+
+    private void readInto(int pid, long va, byte[] dst, int offset, int length) {
+        if (length == 0) {
+            return;
+        }
+        long n = access.read(pid, va, dst, offset, length);
+        if (n != length) {
+            throw ErrnoException.of(Errno.EFAULT, "read va=0x%x length=%d from pid %d: %s", va, length, pid, result(n));
+        }
+    }
+
+    private static String result(long n) {
+        return n < 0 ? "errno " + -n : "only " + n + " bytes";
+    }
+
+    @Override
+    public synchronized PinnedPages pin(long va, long lengthBytes, boolean write) {
+        if (lengthBytes <= 0 || ((va | lengthBytes) & (PAGE_BYTES - 1)) != 0) {
+            throw ErrnoException.of(Errno.EINVAL, "pin va=0x%x lengthBytes=0x%x: empty or not page aligned", va, lengthBytes);
+        }
+        if (va + lengthBytes - 1 < va) {
+            throw ErrnoException.of(Errno.EOVERFLOW, "pin va=0x%x lengthBytes=0x%x: wraps the address space", va, lengthBytes);
+        }
+        int count = Math.toIntExact(lengthBytes >>> PAGE_SHIFT);
+        // Read every new page first (a missing page is EFAULT and nothing changes); a pin for
+        // writing writes the same bytes back, which faults on read-only memory as FOLL_WRITE does.
+        byte[][] fresh = new byte[count][];
+        for (int i = 0; i < count; i++) {
+            long pageVa = va + ((long) i << PAGE_SHIFT);
+            if (pages.containsKey(pageVa)) {
+                continue;
+            }
+            byte[] bytes = new byte[PAGE];
+            try {
+                readInto(callerPid, pageVa, bytes, 0, PAGE);
+                if (write && access.write(callerPid, pageVa, bytes, 0, PAGE) != PAGE) {
+                    throw ErrnoException.of(Errno.EFAULT, "page va=0x%x of pid %d is not writable", pageVa, callerPid);
+                }
+            } catch (ErrnoException e) {
+                throw ErrnoException.of(Errno.EFAULT, "pin va=0x%x lengthBytes=0x%x: %s", va, lengthBytes, e.getMessage());
+            }
+            fresh[i] = bytes;
+        }
+        long[] physical = new long[count];
+        int done = 0;
+        try {
+            for (; done < count; done++) {
+                long pageVa = va + ((long) done << PAGE_SHIFT);
+                Page page = pages.get(pageVa);
+                if (page == null) {
+                    long pa = memory.allocateFrame();
+                    memory.writeBytes(pa, fresh[done]);
+                    page = new Page(pa, callerPid, fresh[done]);
+                    pages.put(pageVa, page);
+                }
+                page.pins++;
+                physical[done] = page.physicalAddress;
+            }
+        } catch (ErrnoException e) {
+            if (done > 0) {
+                unpinLocked(va, done);
+            }
+            throw e;
+        }
+        pinnedPages += count;
+        return new PinnedPages(va, physical, write);
+    }
+
+    @Override
+    public synchronized void unpin(PinnedPages pinned) {
+        if (!pinned.release()) {
+            throw new IllegalStateException("bug: " + pinned + " unpinned twice");
+        }
+        unpinLocked(pinned.va(), pinned.pageCount());
+        pinnedPages -= pinned.pageCount();
+    }
+
+    @Override
+    public synchronized void unpin(long va, long lengthBytes) {
+        if (lengthBytes <= 0 || ((va | lengthBytes) & (PAGE_BYTES - 1)) != 0) {
+            throw new IllegalStateException(String.format("bug: unpin va=0x%x lengthBytes=0x%x not whole pages", va, lengthBytes));
+        }
+        int count = Math.toIntExact(lengthBytes >>> PAGE_SHIFT);
+        for (int i = 0; i < count; i++) {
+            if (!pages.containsKey(va + ((long) i << PAGE_SHIFT))) {
+                throw new IllegalStateException(String.format("bug: unpin of unpinned page va=0x%x", va + ((long) i << PAGE_SHIFT)));
+            }
+        }
+        unpinLocked(va, count);
+        pinnedPages -= count;
+    }
+
+    private void unpinLocked(long va, int count) {
+        for (int i = 0; i < count; i++) {
+            long pageVa = va + ((long) i << PAGE_SHIFT);
+            Page page = pages.get(pageVa);
+            if (page == null) {
+                throw new IllegalStateException(String.format("bug: unpin of unpinned page va=0x%x", pageVa));
+            }
+            if (--page.pins == 0) {
+                pages.remove(pageVa);
+                memory.free(page.physicalAddress, PAGE_BYTES);
+            }
+        }
+    }
+
+    @Override
+    public synchronized int pinCount(long va) {
+        Page page = pages.get(va & -PAGE_BYTES);
+        return page == null ? 0 : page.pins;
+    }
+
+    @Override
+    public synchronized long physicalAddress(long va) {
+        Page page = pages.get(va & -PAGE_BYTES);
+        if (page != null) {
+            return page.physicalAddress + (va & (PAGE_BYTES - 1));
+        }
+        readInto(callerPid, va, new byte[1], 0, 1); // EFAULT when nothing is mapped there
+        return UNPINNED_TAG | va;
+    }
+
+    @Override
+    public synchronized long pinnedPages() {
+        return pinnedPages;
+    }
+
+    /** {@return how many distinct pages have a frame} */
+    public synchronized int framedPages() {
+        return pages.size();
+    }
+
+    /**
+     * Brings every pinned page's frame up to the process's current bytes. A page whose process is
+     * gone (or unmapped it) keeps its last copy, as a pinned page outlives the mapping.
+     */
+    public synchronized void syncIn() {
+        byte[] bytes = new byte[PAGE];
+        for (Map.Entry<Long, Page> e : pages.entrySet()) {
+            Page page = e.getValue();
+            if (access.read(page.pid, e.getKey(), bytes, 0, PAGE) != PAGE || Arrays.equals(bytes, page.copy)) {
+                continue;
+            }
+            memory.writeBytes(page.physicalAddress, bytes);
+            page.copy = bytes.clone();
+        }
+    }
+
+    /** Writes back to the process every frame a device changed since {@link #syncIn()}. */
+    public synchronized void syncOut() {
+        for (Map.Entry<Long, Page> e : pages.entrySet()) {
+            Page page = e.getValue();
+            byte[] now = memory.readBytes(page.physicalAddress, PAGE);
+            if (Arrays.equals(now, page.copy)) {
+                continue;
+            }
+            page.copy = now;
+            access.write(page.pid, e.getKey(), now, 0, PAGE); // a gone or read-only page keeps the frame's copy only
+        }
+    }
+}
