@@ -39,6 +39,15 @@ public final class RemoteUserMemory implements UserMemory {
 
         /** Copies {@code src} to [va, va + length) of process {@code pid}; {@return bytes copied, or −errno} */
         long write(int pid, long va, byte[] src, int offset, int length);
+
+        /**
+         * {@return the frame of the shared file page the process maps at {@code va} (a memfd the
+         * server mirrors), or −1} so a VA of a MAP_SHARED file mapping is the file's page, as in
+         * the kernel. Default: none.
+         */
+        default long sharedFrame(int pid, long va) {
+            return -1;
+        }
     }
 
     /** Marks the "physical address" of a page nobody pinned: never equal to a frame's. */
@@ -47,6 +56,8 @@ public final class RemoteUserMemory implements UserMemory {
 
     private final PhysicalMemory memory;
     private final ProcessAccess access;
+    /** The process whose memory this is: what a page falls back to when its own process is gone. */
+    private final int ownerPid;
     private int callerPid;
     /** Page VA → its pin. Guarded by this. */
     private final TreeMap<Long, Page> pages = new TreeMap<>();
@@ -69,6 +80,7 @@ public final class RemoteUserMemory implements UserMemory {
     public RemoteUserMemory(PhysicalMemory memory, ProcessAccess access, int pid) {
         this.memory = memory;
         this.access = access;
+        this.ownerPid = pid;
         this.callerPid = pid;
     }
 
@@ -204,6 +216,7 @@ public final class RemoteUserMemory implements UserMemory {
             }
             if (--page.pins == 0) {
                 pages.remove(pageVa);
+                writeBack(pageVa, page); // a device wrote during the call that pinned and unpinned it
                 memory.free(page.physicalAddress, PAGE_BYTES);
             }
         }
@@ -222,7 +235,8 @@ public final class RemoteUserMemory implements UserMemory {
             return page.physicalAddress + (va & (PAGE_BYTES - 1));
         }
         readInto(callerPid, va, new byte[1], 0, 1); // EFAULT when nothing is mapped there
-        return UNPINNED_TAG | va;
+        long shared = access.sharedFrame(callerPid, va & -PAGE_BYTES);
+        return shared >= 0 ? shared + (va & (PAGE_BYTES - 1)) : UNPINNED_TAG | va;
     }
 
     @Override
@@ -254,13 +268,29 @@ public final class RemoteUserMemory implements UserMemory {
     /** Writes back to the process every frame a device changed since {@link #syncIn()}. */
     public synchronized void syncOut() {
         for (Map.Entry<Long, Page> e : pages.entrySet()) {
-            Page page = e.getValue();
-            byte[] now = memory.readBytes(page.physicalAddress, PAGE);
-            if (Arrays.equals(now, page.copy)) {
-                continue;
-            }
-            page.copy = now;
-            access.write(page.pid, e.getKey(), now, 0, PAGE); // a gone or read-only page keeps the frame's copy only
+            writeBack(e.getKey(), e.getValue());
+        }
+    }
+
+    /**
+     * Writes the frame back when a device changed it. A page pinned by a forked child that is
+     * gone was, in the kernel, the parent's page too as long as neither wrote it (copy-on-write
+     * shares it): when the owner's bytes still equal what the child pinned, they get the write.
+     * A read-only page keeps the frame's copy only.
+     */
+    private void writeBack(long pageVa, Page page) {
+        byte[] now = memory.readBytes(page.physicalAddress, PAGE);
+        if (Arrays.equals(now, page.copy)) {
+            return;
+        }
+        byte[] before = page.copy;
+        page.copy = now;
+        if (access.write(page.pid, pageVa, now, 0, PAGE) == PAGE || page.pid == ownerPid) {
+            return;
+        }
+        byte[] owners = new byte[PAGE];
+        if (access.read(ownerPid, pageVa, owners, 0, PAGE) == PAGE && Arrays.equals(owners, before)) {
+            access.write(ownerPid, pageVa, now, 0, PAGE);
         }
     }
 }

@@ -7,7 +7,12 @@ import dev.jiommu.mem.MemoryFile;
 import dev.jiommu.mem.PhysicalMemory;
 import dev.jiommu.mem.RemoteUserMemory;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -46,8 +51,68 @@ final class ClientContext {
     ClientContext(long token, PhysicalMemory memory, RemoteUserMemory.ProcessAccess access, int pid, Posix posix) {
         this.token = token;
         this.posix = posix;
-        this.user = new RemoteUserMemory(memory, access, pid);
+        this.user = new RemoteUserMemory(memory, new Access(access), pid);
         this.context = new IommufdContext(user, new MockIommuDriver(memory));
+    }
+
+    /** The server's process access, plus this context's memfd mirrors for shared file mappings. */
+    private final class Access implements RemoteUserMemory.ProcessAccess {
+        private final RemoteUserMemory.ProcessAccess process;
+
+        Access(RemoteUserMemory.ProcessAccess process) {
+            this.process = process;
+        }
+
+        @Override
+        public long read(int pid, long va, byte[] dst, int offset, int length) {
+            return process.read(pid, va, dst, offset, length);
+        }
+
+        @Override
+        public long write(int pid, long va, byte[] src, int offset, int length) {
+            return process.write(pid, va, src, offset, length);
+        }
+
+        @Override
+        public long sharedFrame(int pid, long va) {
+            return files.isEmpty() ? -1 : ClientContext.this.sharedFrame(pid, va);
+        }
+    }
+
+    /**
+     * {@return the frame of the mirrored memfd page that {@code pid} maps shared at {@code va}, or
+     * −1}: the kernel's own account of the mapping (/proc/PID/maps: range, perms, offset, inode).
+     */
+    private long sharedFrame(int pid, long va) {
+        List<String> lines;
+        try {
+            lines = Files.readAllLines(Path.of("/proc/" + pid + "/maps"));
+        } catch (IOException | UncheckedIOException e) {
+            return -1;
+        }
+        for (String line : lines) {
+            String[] f = line.trim().split("\\s+", 6);
+            if (f.length < 5 || f[1].length() < 4 || f[1].charAt(3) != 's') {
+                continue;
+            }
+            int dash = f[0].indexOf('-');
+            long start = Long.parseUnsignedLong(f[0], 0, dash, 16);
+            long end = Long.parseUnsignedLong(f[0], dash + 1, f[0].length(), 16);
+            if (Long.compareUnsigned(va, start) < 0 || Long.compareUnsigned(va, end) >= 0) {
+                continue;
+            }
+            FileMirror mirror = files.get(Long.parseLong(f[4]));
+            if (mirror == null) {
+                return -1;
+            }
+            long offset = Long.parseUnsignedLong(f[2], 16) + (va - start);
+            try {
+                return offset < mirror.file.sizeBytes() ? mirror.file.physicalAddress(offset) : -1;
+            } catch (RuntimeException e) {
+                return -1;
+            }
+        }
+        return -1;
     }
 
     /**

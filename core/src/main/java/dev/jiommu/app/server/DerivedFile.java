@@ -17,6 +17,8 @@ final class DerivedFile {
     private final long clientInode;
     private final Posix posix = new Posix();
     private final Link link;
+    /** Whether the object's reference is gone. Guarded by the server lock. */
+    private boolean released;
 
     DerivedFile(IommufdServer server, Object object, int socket, long clientInode) {
         this.server = server;
@@ -89,8 +91,22 @@ final class DerivedFile {
         }
     }
 
+    /**
+     * Releases the object now when the client has closed its last fd, as the kernel's release runs
+     * inside that close(): the next call of the client must find the object free. Under the server lock.
+     */
+    void releaseIfClosed(Posix posix) {
+        if (!released && posix.peerClosed(link.socket)) {
+            release();
+        }
+    }
+
     /** The client closed its last fd: the object's file reference goes. Under the server lock. */
     private void release() {
+        if (released) {
+            return;
+        }
+        released = true;
         server.derived.remove(clientInode);
         try {
             switch (object) {

@@ -251,6 +251,9 @@ public final class IommufdServer implements AutoCloseable {
             lock.lock();
             try {
                 ctx.user.caller(pid);
+                for (DerivedFile f : derived.values().toArray(DerivedFile[]::new)) {
+                    f.releaseIfClosed(memoryPosix);
+                }
                 boolean touchesMemory = IoctlNumbers.nr(cmd) == TEST_CMD_NR;
                 if (touchesMemory) {
                     ctx.syncIn();

@@ -74,6 +74,7 @@ final class Posix implements AutoCloseable {
     private static final MethodHandle PWRITE$MH = fn("pwrite", JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG);
     private static final MethodHandle CHMOD$MH = fn("chmod", JAVA_INT, ADDRESS, JAVA_INT);
     private static final MethodHandle UNLINK$MH = fn("unlink", JAVA_INT, ADDRESS);
+    private static final MethodHandle POLL$MH = fn("poll", JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT);
     private static final MethodHandle GETUID$MH = LINKER.downcallHandle(LIBC.findOrThrow("getuid"), FunctionDescriptor.of(JAVA_INT));
 
     private static MethodHandle fn(String name, ValueLayout result, MemoryLayout... args) {
@@ -287,6 +288,23 @@ final class Posix implements AutoCloseable {
                 done += r;
             }
             return fd;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    static final short POLLHUP = 0x10;
+    static final short POLLRDHUP = 0x2000;
+
+    /** {@return whether the peer of {@code socket} has closed (poll without waiting)} */
+    boolean peerClosed(int socket) {
+        try {
+            MemorySegment pfd = msg.asSlice(232, 8);
+            pfd.set(JAVA_INT, 0, socket);
+            pfd.set(ValueLayout.JAVA_SHORT, 4, POLLRDHUP);
+            pfd.set(ValueLayout.JAVA_SHORT, 6, (short) 0);
+            int r = (int) POLL$MH.invokeExact(capture, pfd, 1L, 0);
+            return r > 0 && (pfd.get(ValueLayout.JAVA_SHORT, 6) & (POLLHUP | POLLRDHUP)) != 0;
         } catch (Throwable t) {
             throw new AssertionError(t);
         }
