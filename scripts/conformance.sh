@@ -93,9 +93,9 @@ rc=$?
 set -e
 seconds=$(( $(date +%s) - start ))
 kill -0 "$server_pid" 2>/dev/null || { tail -20 "$work/server.log" >&2; broke "the server died during the run"; }
-if grep -q "jiommu serve:" "$work/server.log"; then
+if grep -v "listening on" "$work/server.log" | grep -q "jiommu serve:"; then
     echo "conformance: the server reported:" >&2
-    grep "jiommu serve:" "$work/server.log" | sort | uniq -c | sort -rn | head -10 >&2
+    grep -v "listening on" "$work/server.log" | grep "jiommu serve:" | sort | uniq -c | sort -rn | head -10 >&2
 fi
 
 totals=$(grep -m1 '^# Totals:' "$log" || true)

@@ -48,6 +48,25 @@ public final class RemoteUserMemory implements UserMemory {
         default long sharedFrame(int pid, long va) {
             return -1;
         }
+
+        /** {@return the pins of the shared file page at {@code va} (see {@link #sharedFrame}), or −1} */
+        default int sharedPinCount(int pid, long va) {
+            return -1;
+        }
+
+        /** {@return whether {@code va} lies in a shared mapping of {@code pid} (the same memory in a forked child)} */
+        default boolean sharedMemory(int pid, long va) {
+            return false;
+        }
+
+        /**
+         * {@return the huge page size (bytes) of the hugetlb mapping holding {@code va}, or 0}: such
+         * memory is physically contiguous per huge page, which decides the IO page sizes a domain
+         * maps it with.
+         */
+        default long hugePageBytes(int pid, long va) {
+            return 0;
+        }
     }
 
     /** Marks the "physical address" of a page nobody pinned: never equal to a frame's. */
@@ -63,16 +82,36 @@ public final class RemoteUserMemory implements UserMemory {
     private final TreeMap<Long, Page> pages = new TreeMap<>();
     private long pinnedPages;
 
+    /** Huge page blocks by their first VA: contiguous frames for hugetlb memory. Guarded by this. */
+    private final Map<Long, HugeBlock> hugeBlocks = new java.util.HashMap<>();
+
     private static final class Page {
         final long physicalAddress;
         final int pid;
+        /** The huge page block the frame belongs to, or null for a frame of its own. */
+        final HugeBlock block;
         int pins;
         byte[] copy;
 
-        Page(long physicalAddress, int pid, byte[] copy) {
+        Page(long physicalAddress, int pid, HugeBlock block, byte[] copy) {
             this.physicalAddress = physicalAddress;
             this.pid = pid;
+            this.block = block;
             this.copy = copy;
+        }
+    }
+
+    /** The frames of one huge page, freed when none of its pages has a pin. */
+    private static final class HugeBlock {
+        final long va;
+        final long physicalAddress;
+        final long lengthBytes;
+        int framedPages;
+
+        HugeBlock(long va, long physicalAddress, long lengthBytes) {
+            this.va = va;
+            this.physicalAddress = physicalAddress;
+            this.lengthBytes = lengthBytes;
         }
     }
 
@@ -165,9 +204,7 @@ public final class RemoteUserMemory implements UserMemory {
                 long pageVa = va + ((long) done << PAGE_SHIFT);
                 Page page = pages.get(pageVa);
                 if (page == null) {
-                    long pa = memory.allocateFrame();
-                    memory.writeBytes(pa, fresh[done]);
-                    page = new Page(pa, callerPid, fresh[done]);
+                    page = newPage(pageVa, fresh[done]);
                     pages.put(pageVa, page);
                 }
                 page.pins++;
@@ -181,6 +218,36 @@ public final class RemoteUserMemory implements UserMemory {
         }
         pinnedPages += count;
         return new PinnedPages(va, physical, write);
+    }
+
+    /** A frame for a page pinned for the first time: its own, or its slot in its huge page's block. */
+    private Page newPage(long pageVa, byte[] bytes) {
+        long huge = access.hugePageBytes(callerPid, pageVa);
+        HugeBlock block = null;
+        long pa;
+        if (huge > PAGE_BYTES && Long.bitCount(huge) == 1) {
+            long base = pageVa & -huge;
+            block = hugeBlocks.get(base);
+            if (block == null) {
+                block = new HugeBlock(base, memory.allocate(huge, huge), huge);
+                hugeBlocks.put(base, block);
+            }
+            block.framedPages++;
+            pa = block.physicalAddress + (pageVa - base);
+        } else {
+            pa = memory.allocateFrame();
+        }
+        memory.writeBytes(pa, bytes);
+        return new Page(pa, callerPid, block, bytes);
+    }
+
+    private void freeFrame(Page page) {
+        if (page.block == null) {
+            memory.free(page.physicalAddress, PAGE_BYTES);
+        } else if (--page.block.framedPages == 0) {
+            hugeBlocks.remove(page.block.va);
+            memory.free(page.block.physicalAddress, page.block.lengthBytes);
+        }
     }
 
     @Override
@@ -217,7 +284,7 @@ public final class RemoteUserMemory implements UserMemory {
             if (--page.pins == 0) {
                 pages.remove(pageVa);
                 writeBack(pageVa, page); // a device wrote during the call that pinned and unpinned it
-                memory.free(page.physicalAddress, PAGE_BYTES);
+                freeFrame(page);
             }
         }
     }
@@ -225,7 +292,11 @@ public final class RemoteUserMemory implements UserMemory {
     @Override
     public synchronized int pinCount(long va) {
         Page page = pages.get(va & -PAGE_BYTES);
-        return page == null ? 0 : page.pins;
+        if (page != null) {
+            return page.pins;
+        }
+        int shared = access.sharedPinCount(callerPid, va & -PAGE_BYTES);
+        return Math.max(shared, 0);
     }
 
     @Override
@@ -257,7 +328,12 @@ public final class RemoteUserMemory implements UserMemory {
         byte[] bytes = new byte[PAGE];
         for (Map.Entry<Long, Page> e : pages.entrySet()) {
             Page page = e.getValue();
-            if (access.read(page.pid, e.getKey(), bytes, 0, PAGE) != PAGE || Arrays.equals(bytes, page.copy)) {
+            if (access.read(page.pid, e.getKey(), bytes, 0, PAGE) != PAGE
+                    && (page.pid == ownerPid || !access.sharedMemory(ownerPid, e.getKey())
+                        || access.read(ownerPid, e.getKey(), bytes, 0, PAGE) != PAGE)) {
+                continue;
+            }
+            if (Arrays.equals(bytes, page.copy)) {
                 continue;
             }
             memory.writeBytes(page.physicalAddress, bytes);
@@ -273,23 +349,20 @@ public final class RemoteUserMemory implements UserMemory {
     }
 
     /**
-     * Writes the frame back when a device changed it. A page pinned by a forked child that is
-     * gone was, in the kernel, the parent's page too as long as neither wrote it (copy-on-write
-     * shares it): when the owner's bytes still equal what the child pinned, they get the write.
-     * A read-only page keeps the frame's copy only.
+     * Writes the frame back when a device changed it. A page a forked child pinned from a shared
+     * mapping is the owner's page too, so when the child is gone the owner gets the write; a
+     * private page of a gone process, or a read-only page, keeps the frame's copy only.
      */
     private void writeBack(long pageVa, Page page) {
         byte[] now = memory.readBytes(page.physicalAddress, PAGE);
         if (Arrays.equals(now, page.copy)) {
             return;
         }
-        byte[] before = page.copy;
         page.copy = now;
         if (access.write(page.pid, pageVa, now, 0, PAGE) == PAGE || page.pid == ownerPid) {
             return;
         }
-        byte[] owners = new byte[PAGE];
-        if (access.read(ownerPid, pageVa, owners, 0, PAGE) == PAGE && Arrays.equals(owners, before)) {
+        if (access.sharedMemory(ownerPid, pageVa)) {
             access.write(ownerPid, pageVa, now, 0, PAGE);
         }
     }

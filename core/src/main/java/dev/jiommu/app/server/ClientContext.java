@@ -7,12 +7,7 @@ import dev.jiommu.mem.MemoryFile;
 import dev.jiommu.mem.PhysicalMemory;
 import dev.jiommu.mem.RemoteUserMemory;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.lang.foreign.MemorySegment;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.List;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -24,10 +19,13 @@ import java.util.Map;
  * processes that inherited the fd) still name it. Guarded by the server lock.
  */
 final class ClientContext {
+    /** The huge page size hugetlb mappings are taken to have (x86-64's 2 MiB default). */
+    static final long HUGE_PAGE_BYTES = 2L << 20;
     final long token;
     final RemoteUserMemory user;
     final IommufdContext context;
     private final Posix posix;
+    private final Access access;
     /** Connections naming this context; it closes when the last goes. */
     int connections;
     /** Memfds mapped with IOAS_MAP_FILE, by inode: the server's copy of their pages. */
@@ -51,13 +49,30 @@ final class ClientContext {
     ClientContext(long token, PhysicalMemory memory, RemoteUserMemory.ProcessAccess access, int pid, Posix posix) {
         this.token = token;
         this.posix = posix;
-        this.user = new RemoteUserMemory(memory, new Access(access), pid);
+        this.access = new Access(access);
+        this.user = new RemoteUserMemory(memory, this.access, pid);
         this.context = new IommufdContext(user, new MockIommuDriver(memory));
     }
 
     /** The server's process access, plus this context's memfd mirrors for shared file mappings. */
     private final class Access implements RemoteUserMemory.ProcessAccess {
         private final RemoteUserMemory.ProcessAccess process;
+        /** The mapping last found, valid for the current call only (see {@link #newCall()}). */
+        private ProcMaps.Mapping last;
+        private int lastPid;
+
+        ProcMaps.Mapping find(int pid, long va) {
+            if (last != null && lastPid == pid && Long.compareUnsigned(va, last.start()) >= 0
+                    && Long.compareUnsigned(va, last.end()) < 0) {
+                return last;
+            }
+            ProcMaps.Mapping m = ProcMaps.find(pid, va);
+            if (m != null) {
+                last = m;
+                lastPid = pid;
+            }
+            return m;
+        }
 
         Access(RemoteUserMemory.ProcessAccess process) {
             this.process = process;
@@ -75,44 +90,40 @@ final class ClientContext {
 
         @Override
         public long sharedFrame(int pid, long va) {
-            return files.isEmpty() ? -1 : ClientContext.this.sharedFrame(pid, va);
+            long[] offset = new long[1];
+            FileMirror mirror = mirrorOf(pid, va, offset);
+            return mirror == null ? -1 : mirror.file.physicalAddress(offset[0]);
+        }
+
+        @Override
+        public int sharedPinCount(int pid, long va) {
+            long[] offset = new long[1];
+            FileMirror mirror = mirrorOf(pid, va, offset);
+            return mirror == null ? -1 : mirror.file.pinCount(offset[0]);
+        }
+
+        @Override
+        public boolean sharedMemory(int pid, long va) {
+            ProcMaps.Mapping m = find(pid, va);
+            return m != null && m.shared();
+        }
+
+        @Override
+        public long hugePageBytes(int pid, long va) {
+            ProcMaps.Mapping m = find(pid, va);
+            return m != null && m.hugetlb() ? HUGE_PAGE_BYTES : 0;
         }
     }
 
-    /**
-     * {@return the frame of the mirrored memfd page that {@code pid} maps shared at {@code va}, or
-     * −1}: the kernel's own account of the mapping (/proc/PID/maps: range, perms, offset, inode).
-     */
-    private long sharedFrame(int pid, long va) {
-        List<String> lines;
-        try {
-            lines = Files.readAllLines(Path.of("/proc/" + pid + "/maps"));
-        } catch (IOException | UncheckedIOException e) {
-            return -1;
+    /** {@return the mirrored memfd page {@code pid} maps shared at {@code va}: the mirror and the file offset, or null} */
+    private FileMirror mirrorOf(int pid, long va, long[] offset) {
+        ProcMaps.Mapping m = files.isEmpty() ? null : access.find(pid, va);
+        if (m == null || !m.shared()) {
+            return null;
         }
-        for (String line : lines) {
-            String[] f = line.trim().split("\\s+", 6);
-            if (f.length < 5 || f[1].length() < 4 || f[1].charAt(3) != 's') {
-                continue;
-            }
-            int dash = f[0].indexOf('-');
-            long start = Long.parseUnsignedLong(f[0], 0, dash, 16);
-            long end = Long.parseUnsignedLong(f[0], dash + 1, f[0].length(), 16);
-            if (Long.compareUnsigned(va, start) < 0 || Long.compareUnsigned(va, end) >= 0) {
-                continue;
-            }
-            FileMirror mirror = files.get(Long.parseLong(f[4]));
-            if (mirror == null) {
-                return -1;
-            }
-            long offset = Long.parseUnsignedLong(f[2], 16) + (va - start);
-            try {
-                return offset < mirror.file.sizeBytes() ? mirror.file.physicalAddress(offset) : -1;
-            } catch (RuntimeException e) {
-                return -1;
-            }
-        }
-        return -1;
+        FileMirror mirror = files.get(m.inode());
+        offset[0] = m.offset() + (va - m.start());
+        return mirror != null && offset[0] < mirror.file.sizeBytes() ? mirror : null;
     }
 
     /**
@@ -131,6 +142,11 @@ final class ClientContext {
         mirror = new FileMirror(fd, new MemoryFile(user.physicalMemory(), "memfd ino " + stat.inode(), stat.sizeBytes(), writable));
         files.put(stat.inode(), mirror);
         return mirror.file;
+    }
+
+    /** A new call begins: what was learnt of the client's mappings may be stale. */
+    void newCall() {
+        access.last = null;
     }
 
     /** Brings every pinned page (process memory and memfds) up to the client's bytes. */

@@ -251,6 +251,7 @@ public final class IommufdServer implements AutoCloseable {
             lock.lock();
             try {
                 ctx.user.caller(pid);
+                ctx.newCall();
                 for (DerivedFile f : derived.values().toArray(DerivedFile[]::new)) {
                     f.releaseIfClosed(memoryPosix);
                 }
