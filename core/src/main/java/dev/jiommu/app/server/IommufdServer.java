@@ -38,7 +38,7 @@ public final class IommufdServer implements AutoCloseable {
      * client allocated memory working, and a pinned page gets a frame here that is synced with
      * the client around the calls that can touch memory (IOMMU_TEST_CMD). See docs/server.md.
      */
-    private static final int TEST_CMD_NR = 0x80 + 32;
+    private static final int TEST_CMD_NR = IoctlNumbers.nr(IoctlNumbers.TEST_CMD);
     private static final int BACKLOG = 64;
 
     private final Path socketPath;

@@ -53,6 +53,7 @@ final class Posix implements AutoCloseable {
 
     private static final MethodHandle SOCKET$MH = fn("socket", JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT);
     private static final MethodHandle BIND$MH = fn("bind", JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT);
+    private static final MethodHandle CONNECT$MH = fn("connect", JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT);
     private static final MethodHandle LISTEN$MH = fn("listen", JAVA_INT, JAVA_INT, JAVA_INT);
     private static final MethodHandle ACCEPT4$MH = fn("accept4", JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT);
     private static final MethodHandle CLOSE$MH = fn("close", JAVA_INT, JAVA_INT);
@@ -143,6 +144,28 @@ final class Posix implements AutoCloseable {
             if (r < 0) {
                 close(s);
                 return (int) r;
+            }
+            return s;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /** {@return a Unix stream socket connected to {@code path}, or −errno} */
+    int connectUnix(String path) {
+        try (Arena local = Arena.ofConfined()) {
+            byte[] name = path.getBytes(StandardCharsets.UTF_8);
+            int s = (int) check((int) SOCKET$MH.invokeExact(capture, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+            if (s < 0) {
+                return s;
+            }
+            MemorySegment addr = local.allocate(110);
+            addr.set(ValueLayout.JAVA_SHORT, 0, (short) AF_UNIX);
+            MemorySegment.copy(name, 0, addr, ValueLayout.JAVA_BYTE, 2, name.length);
+            int r = (int) check((int) CONNECT$MH.invokeExact(capture, s, addr, 2 + name.length + 1));
+            if (r < 0) {
+                close(s);
+                return r;
             }
             return s;
         } catch (Throwable t) {
