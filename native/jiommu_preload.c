@@ -127,12 +127,43 @@ static int send_all(int s, const void *buf, size_t n)
 	return 0;
 }
 
+static int spin_ns = -1;
+
+static uint64_t mono_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+/*
+ * The server answers a trivial call in a few microseconds, less than it takes the kernel to put
+ * this thread to sleep and wake it again: wait for the reply's first byte polling for a while
+ * (JIOMMU_SPIN_US, default 0: on a loaded machine the spinning client takes the CPU the server needs) before blocking.
+ */
+static void await_readable(int s)
+{
+	if (spin_ns < 0) {
+		const char *e = getenv("JIOMMU_SPIN_US");
+		spin_ns = (e && *e ? atoi(e) : 0) * 1000;
+	}
+	if (spin_ns == 0)
+		return;
+	uint64_t deadline = mono_ns() + (uint64_t)spin_ns;
+	char c;
+	do {
+		if (recv(s, &c, 1, MSG_PEEK | MSG_DONTWAIT) != -1 || errno != EAGAIN)
+			return;
+	} while (mono_ns() < deadline);
+}
+
 /* Receives exactly n bytes; an fd riding on them lands in *fd_out (else -1). */
 static int recv_all(int s, void *buf, size_t n, int *fd_out)
 {
 	char *p = buf;
 	if (fd_out)
 		*fd_out = -1;
+	await_readable(s);
 	while (n > 0) {
 		struct iovec iov = { p, n };
 		union {

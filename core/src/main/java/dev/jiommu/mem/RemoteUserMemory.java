@@ -123,9 +123,20 @@ public final class RemoteUserMemory implements UserMemory {
         this.callerPid = pid;
     }
 
-    /** The process whose call is being served: reads, writes and new pins go to it. */
+    /** The most a small read fetches at once, to serve the reads that follow it in the same call. */
+    private static final int WINDOW_BYTES = 256;
+    /** What one read fetched beyond what it needed, valid for the current call only. Guarded by this. */
+    private final byte[] window = new byte[WINDOW_BYTES];
+    private long windowVa;
+    private int windowLength;
+
+    /**
+     * A new call of process {@code pid} begins: reads, writes and new pins go to it, and nothing read
+     * for an earlier call is reused.
+     */
     public synchronized void caller(int pid) {
         this.callerPid = pid;
+        this.windowLength = 0;
     }
 
     public synchronized int caller() {
@@ -137,9 +148,33 @@ public final class RemoteUserMemory implements UserMemory {
         return memory;
     }
 
+    /**
+     * {@inheritDoc}
+     *
+     * <p>A small read fetches up to {@link #WINDOW_BYTES} (not past its page) and serves the next
+     * reads of the same call from them: a decoder reads a struct's size, then the struct. Within one
+     * call that equals reading them in one instant, which the kernel's copy_from_user may also do.
+     */
     @Override
     public synchronized byte[] read(long va, int length) {
         byte[] out = new byte[length];
+        if (windowLength > 0 && Long.compareUnsigned(va - windowVa, windowLength) < 0 && length <= windowLength - (va - windowVa)) {
+            System.arraycopy(window, (int) (va - windowVa), out, 0, length);
+            return out;
+        }
+        if (length < WINDOW_BYTES) {
+            int want = (int) Math.min(WINDOW_BYTES, PAGE_BYTES - (va & (PAGE_BYTES - 1)));
+            if (want > length) {
+                long n = access.read(callerPid, va, window, 0, want);
+                if (n >= length) {
+                    windowVa = va;
+                    windowLength = (int) n;
+                    System.arraycopy(window, 0, out, 0, length);
+                    return out;
+                }
+                windowLength = 0;
+            }
+        }
         readInto(callerPid, va, out, 0, length);
         return out;
     }
@@ -150,6 +185,10 @@ public final class RemoteUserMemory implements UserMemory {
             return;
         }
         long n = access.write(callerPid, va, bytes, 0, bytes.length);
+        if (windowLength > 0 && Long.compareUnsigned(va - windowVa, windowLength) < 0
+                || windowLength > 0 && Long.compareUnsigned(windowVa - va, bytes.length) < 0) {
+            windowLength = 0; // the call changed what the window holds
+        }
         if (n != bytes.length) {
             throw ErrnoException.of(Errno.EFAULT, "write va=0x%x length=%d to pid %d: %s", va, bytes.length, callerPid, result(n));
         }
@@ -359,6 +398,7 @@ public final class RemoteUserMemory implements UserMemory {
             return;
         }
         page.copy = now;
+        windowLength = 0;
         if (access.write(page.pid, pageVa, now, 0, PAGE) == PAGE || page.pid == ownerPid) {
             return;
         }
