@@ -9,7 +9,9 @@
  * lives while any fd names it). ioctl forwards (cmd, arg) only; the server reads and writes the
  * struct and every buffer it points to in this process with process_vm_readv/writev, so no ioctl
  * needs a marshaller here. Files an ioctl creates (fault queue, vEVENTQ, selftest access, dma-buf)
- * arrive as SCM_RIGHTS sockets during the call and take the lowest free fd, as the kernel's would.
+ * arrive as SCM_RIGHTS sockets during the call and take the lowest free fd, as the kernel's would;
+ * read/write on them go to the server, and the server keeps one readiness byte in such a socket
+ * while its file is readable, so poll, select and epoll on it are the kernel's own.
  *
  * After fork the child replaces each inherited iommufd socket by a connection of its own that
  * joins the same context, so both processes can call it and the server knows who calls.
@@ -69,8 +71,6 @@ static int (*real_dup3)(int, int, int);
 static int (*real_fcntl)(int, int, ...);
 static ssize_t (*real_read)(int, void *, size_t);
 static ssize_t (*real_write)(int, const void *, size_t);
-static int (*real_poll)(struct pollfd *, nfds_t, int);
-static int (*real_ppoll)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *);
 static void *(*real_mmap)(void *, size_t, int, int, int, off_t);
 static int (*real_munmap)(void *, size_t);
 
@@ -89,8 +89,6 @@ static void resolve(void)
 	RESOLVE(fcntl);
 	RESOLVE(read);
 	RESOLVE(write);
-	RESOLVE(poll);
-	RESOLVE(ppoll);
 	RESOLVE(mmap);
 	RESOLVE(munmap);
 	RESOLVE(ioctl);
@@ -426,7 +424,29 @@ int fcntl(int fd, int cmd, ...)
 
 int fcntl64(int fd, int cmd, ...) __attribute__((alias("fcntl")));
 
-/* ---- derived files: read, write, poll --------------------------------------------------- */
+/* ---- derived files: read, write ---------------------------------------------------------- */
+
+/* The readiness byte the server keeps in a derived socket while its file is readable. */
+#define JIOMMU_MARKER 0xff
+
+/* Reads a reply on a derived socket: the markers in front of it are dropped (the server re-sends
+ * one after the reply when the file is still readable), so poll/epoll on the fd stay native. */
+static int recv_derived_reply(int fd, struct jiommu_msg *m)
+{
+	for (;;) {
+		unsigned char c;
+		ssize_t r = recv(fd, &c, 1, MSG_PEEK);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		if (c != JIOMMU_MARKER)
+			break;
+		if (recv(fd, &c, 1, 0) != 1)
+			return -1;
+	}
+	return recv_all(fd, m, sizeof(*m), NULL);
+}
 
 ssize_t read(int fd, void *buf, size_t count)
 {
@@ -436,7 +456,7 @@ ssize_t read(int fd, void *buf, size_t count)
 	pthread_mutex_lock(&lock);
 	struct jiommu_msg m;
 	int64_t r = -EIO;
-	if (!send_msg(fd, JIOMMU_OP_READ, 0, (int64_t)count, 0, NULL, 0) && !recv_all(fd, &m, sizeof(m), NULL)) {
+	if (!send_msg(fd, JIOMMU_OP_READ, 0, (int64_t)count, 0, NULL, 0) && !recv_derived_reply(fd, &m)) {
 		r = m.arg;
 		if (m.len && recv_all(fd, buf, m.len, NULL))
 			r = -EIO;
@@ -455,85 +475,10 @@ ssize_t write(int fd, const void *buf, size_t count)
 	pthread_mutex_lock(&lock);
 	struct jiommu_msg m;
 	int64_t r = -EIO;
-	if (!send_msg(fd, JIOMMU_OP_WRITE, 0, (int64_t)count, 0, buf, (uint32_t)count) && !recv_all(fd, &m, sizeof(m), NULL))
+	if (!send_msg(fd, JIOMMU_OP_WRITE, 0, (int64_t)count, 0, buf, (uint32_t)count) && !recv_derived_reply(fd, &m))
 		r = m.arg;
 	pthread_mutex_unlock(&lock);
 	return errno_result(r);
-}
-
-static short derived_revents(int fd, short events)
-{
-	pthread_mutex_lock(&lock);
-	struct jiommu_msg m;
-	short revents = POLLERR;
-	if (!send_msg(fd, JIOMMU_OP_POLL, (uint32_t)events, 0, 0, NULL, 0) && !recv_all(fd, &m, sizeof(m), NULL))
-		revents = (short)m.arg;
-	pthread_mutex_unlock(&lock);
-	return (short)(revents & (events | POLLERR | POLLHUP | POLLNVAL));
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
-/*
- * A derived file's readiness lives in the server, so a poll that names one asks the server and
- * polls the other fds natively, every millisecond until something is ready or the time is up.
- */
-static int poll_mixed(struct pollfd *fds, nfds_t n, int timeout_ms)
-{
-	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
-	int saved[n ? n : 1];
-	for (;;) {
-		for (nfds_t i = 0; i < n; i++) {
-			saved[i] = fds[i].fd;
-			if (kind(fds[i].fd) == KIND_DERIVED)
-				fds[i].fd = -1;
-		}
-		int ready = real_poll(fds, n, 0);
-		for (nfds_t i = 0; i < n; i++)
-			fds[i].fd = saved[i];
-		if (ready < 0)
-			return -1;
-		for (nfds_t i = 0; i < n; i++) {
-			if (kind(fds[i].fd) == KIND_DERIVED) {
-				fds[i].revents = derived_revents(fds[i].fd, fds[i].events);
-				if (fds[i].revents)
-					ready++;
-			}
-		}
-		if (ready > 0 || (deadline >= 0 && now_ms() >= deadline))
-			return ready;
-		struct timespec ms = { 0, 1000000 };
-		nanosleep(&ms, NULL);
-	}
-}
-
-static int any_derived(struct pollfd *fds, nfds_t n)
-{
-	for (nfds_t i = 0; i < n; i++)
-		if (kind(fds[i].fd) == KIND_DERIVED)
-			return 1;
-	return 0;
-}
-
-int poll(struct pollfd *fds, nfds_t n, int timeout)
-{
-	resolve();
-	if (!any_derived(fds, n))
-		return real_poll(fds, n, timeout);
-	return poll_mixed(fds, n, timeout);
-}
-
-int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *t, const sigset_t *mask)
-{
-	resolve();
-	if (!any_derived(fds, n))
-		return real_ppoll(fds, n, t, mask);
-	return poll_mixed(fds, n, t ? (int)(t->tv_sec * 1000 + t->tv_nsec / 1000000) : -1);
 }
 
 /* ---- mmap of the context (driver MMIO windows) ------------------------------------------ */

@@ -174,6 +174,21 @@ class RemoteUserMemoryTest {
     }
 
     @Test
+    void readsOfOneCallShareOneFetchYetSeeTheCallsOwnWritesAndANewCallRereads() {
+        processes.map(PARENT, VA, 1);
+        processes.set(PARENT, VA + 8, (byte) 3);
+        user.caller(PARENT);
+        assertThat(user.read(VA, 4)).hasSize(4);
+        processes.set(PARENT, VA + 8, (byte) 4);
+        assertThat(user.read(VA + 8, 1)[0]).as("same call: the first fetch").isEqualTo((byte) 3);
+        user.write(VA + 8, new byte[] {9});
+        assertThat(user.read(VA + 8, 1)[0]).as("the call's own write").isEqualTo((byte) 9);
+        processes.set(PARENT, VA + 8, (byte) 5);
+        user.caller(PARENT);
+        assertThat(user.read(VA + 8, 1)[0]).as("a new call").isEqualTo((byte) 5);
+    }
+
+    @Test
     void unpinnedPageHasAnAddressNoFrameHas() {
         processes.map(PARENT, VA, 1);
         assertThat(user.physicalAddress(VA) & RemoteUserMemory.UNPINNED_TAG).isNotZero();

@@ -5,13 +5,36 @@ import dev.jiommu.errno.Errno;
 import dev.jiommu.errno.ErrnoException;
 import dev.jiommu.iommufd.IommufdFile;
 
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.time.Duration;
+
 /**
  * The server's end of a file handed to a client (fault queue, vEVENTQ, selftest access, dma-buf):
- * serves the client's read, write and poll of its end with the kernel's rules for the kind, and
- * closes the object when the client's last fd for it closes (the socket's end of stream, so dup,
- * fork and exec keep the kernel's sharing).
+ * serves the client's read and write of its end with the kernel's rules for the kind, keeps the
+ * client's end readable exactly when the file is, and closes the object when the client's last fd
+ * for it closes (the socket's end of stream, so dup, fork and exec keep the kernel's sharing).
  */
 final class DerivedFile {
+    /* Implementation notes
+     *
+     * Readiness: while the file is readable, one MARKER byte waits in the client's receive queue,
+     * so poll, ppoll, select and epoll on the client's fd work natively. A watcher thread sends it
+     * when the file becomes readable; the shim drops the markers in front of every reply it reads
+     * (a reply starts with op REPLY, never 0xff), and the server, after each reply, sends a new one
+     * if the file is still readable. Replies and markers are sent under sendLock, so they never
+     * interleave and markerPending is exact.
+     */
+    /** The readiness byte. */
+    static final byte MARKER = (byte) 0xff;
+    private static final Duration WATCH_SLICE = Duration.ofMillis(250);
+
+    private final Object sendLock = new Object();
+    /** Whether a marker sits unread in the client's queue. Guarded by sendLock. */
+    private boolean markerPending;
+    private volatile boolean done;
+    private final MemorySegment marker = Arena.ofAuto().allocate(1).fill(MARKER);
     private final IommufdServer server;
     final Object object;
     private final long clientInode;
@@ -29,6 +52,55 @@ final class DerivedFile {
 
     void start() {
         Thread.ofPlatform().name("jiommu-file-" + clientInode).daemon().start(this::run);
+        if (object instanceof IommufdFile file) {
+            Thread.ofPlatform().name("jiommu-watch-" + clientInode).daemon().start(() -> watch(file));
+        }
+    }
+
+    /** Sends a marker whenever the file becomes readable and none is pending. */
+    private void watch(IommufdFile file) {
+        try (Posix watcher = new Posix()) {
+            while (!done) {
+                synchronized (sendLock) {
+                    while (markerPending && !done) {
+                        sendLock.wait();
+                    }
+                }
+                if (done || !file.awaitReadable(WATCH_SLICE)) {
+                    continue;
+                }
+                synchronized (sendLock) {
+                    if (!markerPending && !done && readable(file)) {
+                        markerPending = watcher.send(link.socket, marker, 1, -1) == 0;
+                    }
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (ErrnoException e) {
+            // the file closed under the watcher: nothing is readable any more
+        }
+    }
+
+    private static boolean readable(IommufdFile file) {
+        try {
+            return (file.poll() & IommufdFile.POLLIN) != 0;
+        } catch (ErrnoException e) {
+            return false;
+        }
+    }
+
+    /** Sends a reply; the markers before it are the client's to drop, a new one follows if still readable. */
+    private boolean reply(long result, byte[] payload) {
+        synchronized (sendLock) {
+            boolean sent = link.send(Wire.REPLY, 0, result, 0, payload, -1);
+            markerPending = false;
+            if (sent && object instanceof IommufdFile file && readable(file)) {
+                markerPending = posix.send(link.socket, marker, 1, -1) == 0;
+            }
+            sendLock.notifyAll();
+            return sent;
+        }
     }
 
     private void run() {
@@ -54,18 +126,18 @@ final class DerivedFile {
         switch (op) {
             case Wire.READ -> {
                 if (!(object instanceof IommufdFile file)) {
-                    return link.reply(-Errno.EINVAL.number());
+                    return reply(-Errno.EINVAL.number(), null);
                 }
                 byte[] buffer = new byte[(int) Math.min(Math.max(arg, 0), Wire.MAX_PAYLOAD_BYTES)];
                 int n;
                 try {
                     n = file.read(buffer);
                 } catch (ErrnoException e) {
-                    return link.reply(-e.rawErrno());
+                    return reply(-e.rawErrno(), null);
                 }
                 byte[] out = new byte[n];
                 System.arraycopy(buffer, 0, out, 0, n);
-                return link.send(Wire.REPLY, 0, n, 0, out, -1);
+                return reply(n, out);
             }
             case Wire.WRITE -> {
                 byte[] bytes = link.payload(len);
@@ -73,17 +145,17 @@ final class DerivedFile {
                     return false;
                 }
                 if (!(object instanceof IommufdFile file)) {
-                    return link.reply(-Errno.EINVAL.number());
+                    return reply(-Errno.EINVAL.number(), null);
                 }
                 try {
-                    return link.reply(file.write(bytes));
+                    return reply(file.write(bytes), null);
                 } catch (ErrnoException e) {
-                    return link.reply(-e.rawErrno());
+                    return reply(-e.rawErrno(), null);
                 }
             }
             case Wire.POLL -> {
                 int revents = object instanceof IommufdFile file ? file.poll() : 0;
-                return link.reply(revents);
+                return reply(revents, null);
             }
             default -> {
                 return false;
@@ -107,6 +179,10 @@ final class DerivedFile {
             return;
         }
         released = true;
+        synchronized (sendLock) {
+            done = true; // under sendLock: the watcher sends nothing after this, so closing the socket is safe
+            sendLock.notifyAll();
+        }
         server.derived.remove(clientInode);
         try {
             switch (object) {

@@ -319,15 +319,23 @@ final class Posix implements AutoCloseable {
     static final short POLLHUP = 0x10;
     static final short POLLRDHUP = 0x2000;
 
+    static final short POLLIN = 0x1;
+
     /** {@return whether the peer of {@code socket} has closed (poll without waiting)} */
     boolean peerClosed(int socket) {
+        int revents = poll(socket, POLLRDHUP, 0);
+        return revents > 0 && (revents & (POLLHUP | POLLRDHUP)) != 0;
+    }
+
+    /** {@return poll's revents for one fd (0 on timeout), or −errno} */
+    int poll(int fd, short events, int timeoutMs) {
         try {
             MemorySegment pfd = msg.asSlice(232, 8);
-            pfd.set(JAVA_INT, 0, socket);
-            pfd.set(ValueLayout.JAVA_SHORT, 4, POLLRDHUP);
+            pfd.set(JAVA_INT, 0, fd);
+            pfd.set(ValueLayout.JAVA_SHORT, 4, events);
             pfd.set(ValueLayout.JAVA_SHORT, 6, (short) 0);
-            int r = (int) POLL$MH.invokeExact(capture, pfd, 1L, 0);
-            return r > 0 && (pfd.get(ValueLayout.JAVA_SHORT, 6) & (POLLHUP | POLLRDHUP)) != 0;
+            int r = (int) check((int) POLL$MH.invokeExact(capture, pfd, 1L, timeoutMs));
+            return r < 0 ? r : r == 0 ? 0 : pfd.get(ValueLayout.JAVA_SHORT, 6) & 0xffff;
         } catch (Throwable t) {
             throw new AssertionError(t);
         }
