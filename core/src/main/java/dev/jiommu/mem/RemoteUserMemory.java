@@ -210,6 +210,11 @@ public final class RemoteUserMemory implements UserMemory {
 
     @Override
     public synchronized PinnedPages pin(long va, long lengthBytes, boolean write) {
+        return pinFrom(callerPid, va, lengthBytes, write);
+    }
+
+    /** Pins, reading new pages from process {@code pid}: the one that mapped them. */
+    private PinnedPages pinFrom(int pid, long va, long lengthBytes, boolean write) {
         if (lengthBytes <= 0 || ((va | lengthBytes) & (PAGE_BYTES - 1)) != 0) {
             throw ErrnoException.of(Errno.EINVAL, "pin va=0x%x lengthBytes=0x%x: empty or not page aligned", va, lengthBytes);
         }
@@ -227,9 +232,9 @@ public final class RemoteUserMemory implements UserMemory {
             }
             byte[] bytes = new byte[PAGE];
             try {
-                readInto(callerPid, pageVa, bytes, 0, PAGE);
-                if (write && access.write(callerPid, pageVa, bytes, 0, PAGE) != PAGE) {
-                    throw ErrnoException.of(Errno.EFAULT, "page va=0x%x of pid %d is not writable", pageVa, callerPid);
+                readInto(pid, pageVa, bytes, 0, PAGE);
+                if (write && access.write(pid, pageVa, bytes, 0, PAGE) != PAGE) {
+                    throw ErrnoException.of(Errno.EFAULT, "page va=0x%x of pid %d is not writable", pageVa, pid);
                 }
             } catch (ErrnoException e) {
                 throw ErrnoException.of(Errno.EFAULT, "pin va=0x%x lengthBytes=0x%x: %s", va, lengthBytes, e.getMessage());
@@ -243,7 +248,7 @@ public final class RemoteUserMemory implements UserMemory {
                 long pageVa = va + ((long) done << PAGE_SHIFT);
                 Page page = pages.get(pageVa);
                 if (page == null) {
-                    page = newPage(pageVa, fresh[done]);
+                    page = newPage(pid, pageVa, fresh[done]);
                     pages.put(pageVa, page);
                 }
                 page.pins++;
@@ -260,8 +265,8 @@ public final class RemoteUserMemory implements UserMemory {
     }
 
     /** A frame for a page pinned for the first time: its own, or its slot in its huge page's block. */
-    private Page newPage(long pageVa, byte[] bytes) {
-        long huge = access.hugePageBytes(callerPid, pageVa);
+    private Page newPage(int pid, long pageVa, byte[] bytes) {
+        long huge = access.hugePageBytes(pid, pageVa);
         HugeBlock block = null;
         long pa;
         if (huge > PAGE_BYTES && Long.bitCount(huge) == 1) {
@@ -277,7 +282,7 @@ public final class RemoteUserMemory implements UserMemory {
             pa = memory.allocateFrame();
         }
         memory.writeBytes(pa, bytes);
-        return new Page(pa, callerPid, block, bytes);
+        return new Page(pa, pid, block, bytes);
     }
 
     private void freeFrame(Page page) {
@@ -325,6 +330,83 @@ public final class RemoteUserMemory implements UserMemory {
                 writeBack(pageVa, page); // a device wrote during the call that pinned and unpinned it
                 freeFrame(page);
             }
+        }
+    }
+
+    /** Views by process: what mappings of a process other than the owner pin from. Guarded by this. */
+    private final Map<Integer, UserMemory> views = new java.util.HashMap<>();
+
+    /**
+     * {@inheritDoc} Here: the calling process's pages, with this memory's bookkeeping (frames and
+     * pins are shared); a later pin of a page nobody pinned yet reads that process, and fails with
+     * EFAULT once it is gone, as the kernel cannot pin from a dead mm.
+     */
+    @Override
+    public synchronized UserMemory mappingSource() {
+        if (callerPid == ownerPid) {
+            return this;
+        }
+        return views.computeIfAbsent(callerPid, MapperView::new);
+    }
+
+    /** This memory as seen by a mapping that process {@code pid} made. */
+    private final class MapperView implements UserMemory {
+        private final int pid;
+
+        MapperView(int pid) {
+            this.pid = pid;
+        }
+
+        @Override
+        public PinnedPages pin(long va, long lengthBytes, boolean write) {
+            synchronized (RemoteUserMemory.this) {
+                return pinFrom(pid, va, lengthBytes, write);
+            }
+        }
+
+        @Override
+        public void unpin(PinnedPages pages) {
+            RemoteUserMemory.this.unpin(pages);
+        }
+
+        @Override
+        public void unpin(long va, long lengthBytes) {
+            RemoteUserMemory.this.unpin(va, lengthBytes);
+        }
+
+        @Override
+        public int pinCount(long va) {
+            return RemoteUserMemory.this.pinCount(va);
+        }
+
+        @Override
+        public long physicalAddress(long va) {
+            return RemoteUserMemory.this.physicalAddress(va);
+        }
+
+        @Override
+        public byte[] read(long va, int length) {
+            return RemoteUserMemory.this.read(va, length);
+        }
+
+        @Override
+        public void write(long va, byte[] bytes) {
+            RemoteUserMemory.this.write(va, bytes);
+        }
+
+        @Override
+        public long pinnedPages() {
+            return RemoteUserMemory.this.pinnedPages();
+        }
+
+        @Override
+        public PhysicalMemory physicalMemory() {
+            return memory;
+        }
+
+        @Override
+        public String toString() {
+            return "memory of pid " + pid + " (mapped through a context of pid " + ownerPid + ")";
         }
     }
 

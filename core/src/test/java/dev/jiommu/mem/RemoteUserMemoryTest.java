@@ -189,6 +189,24 @@ class RemoteUserMemoryTest {
     }
 
     @Test
+    void aMappingMadeByAChildPinsTheChildsPagesAndNothingOnceTheChildIsGone() {
+        processes.map(PARENT, VA, 2);
+        processes.map(CHILD, VA, 2);
+        processes.set(CHILD, VA, (byte) 6);
+        assertThat(user.mappingSource()).as("the owner's own mappings").isSameAs(user);
+        user.caller(CHILD);
+        UserMemory childs = user.mappingSource();
+        user.caller(PARENT);
+        PinnedPages p = childs.pin(VA, PAGE, false);
+        assertThat(physical.readBytes(p.physicalAddress(0), 1)[0]).isEqualTo((byte) 6);
+        processes.memory.remove(CHILD);
+        assertThatThrownBy(() -> childs.pin(VA + PAGE, PAGE, false)).isInstanceOf(ErrnoException.class);
+        assertThat(childs.pin(VA, PAGE, false).physicalAddress(0)).as("a page already pinned needs no process")
+                .isEqualTo(p.physicalAddress(0));
+        assertThat(user.pinCount(VA)).isEqualTo(2);
+    }
+
+    @Test
     void unpinnedPageHasAnAddressNoFrameHas() {
         processes.map(PARENT, VA, 1);
         assertThat(user.physicalAddress(VA) & RemoteUserMemory.UNPINNED_TAG).isNotZero();
