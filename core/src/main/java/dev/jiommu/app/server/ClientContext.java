@@ -19,13 +19,12 @@ import java.util.Map;
  * processes that inherited the fd) still name it. Guarded by the server lock.
  */
 final class ClientContext {
-    /** The huge page size hugetlb mappings are taken to have (x86-64's 2 MiB default). */
-    static final long HUGE_PAGE_BYTES = 2L << 20;
     final long token;
     final RemoteUserMemory user;
     final IommufdContext context;
     private final Posix posix;
     private final Access access;
+    private final ProcMaps maps;
     /** Connections naming this context; it closes when the last goes. */
     int connections;
     /** Memfds mapped with IOAS_MAP_FILE, by inode: the server's copy of their pages. */
@@ -49,6 +48,7 @@ final class ClientContext {
     ClientContext(long token, PhysicalMemory memory, RemoteUserMemory.ProcessAccess access, int pid, Posix posix) {
         this.token = token;
         this.posix = posix;
+        this.maps = new ProcMaps(posix);
         this.access = new Access(access);
         this.user = new RemoteUserMemory(memory, this.access, pid);
         this.context = new IommufdContext(user, new MockIommuDriver(memory));
@@ -66,7 +66,7 @@ final class ClientContext {
                     && Long.compareUnsigned(va, last.end()) < 0) {
                 return last;
             }
-            ProcMaps.Mapping m = ProcMaps.find(pid, va);
+            ProcMaps.Mapping m = maps.find(pid, va);
             if (m != null) {
                 last = m;
                 lastPid = pid;
@@ -111,7 +111,7 @@ final class ClientContext {
         @Override
         public long hugePageBytes(int pid, long va) {
             ProcMaps.Mapping m = find(pid, va);
-            return m != null && m.hugetlb() ? HUGE_PAGE_BYTES : 0;
+            return m != null && m.hugetlb() ? m.pageBytes() : 0;
         }
     }
 
@@ -210,6 +210,7 @@ final class ClientContext {
         }
         mappings.clear();
         context.close();
+        maps.close();
         for (FileMirror m : files.values()) {
             posix.close(m.fd);
         }

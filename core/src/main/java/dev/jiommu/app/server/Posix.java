@@ -75,6 +75,12 @@ final class Posix implements AutoCloseable {
     private static final MethodHandle PWRITE$MH = fn("pwrite", JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG);
     private static final MethodHandle CHMOD$MH = fn("chmod", JAVA_INT, ADDRESS, JAVA_INT);
     private static final MethodHandle UNLINK$MH = fn("unlink", JAVA_INT, ADDRESS);
+    private static final MethodHandle OPEN$MH = LINKER.downcallHandle(LIBC.findOrThrow("open"),
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT),
+            Linker.Option.firstVariadicArg(2), Linker.Option.captureCallState("errno"));
+    private static final MethodHandle IOCTL$MH = LINKER.downcallHandle(LIBC.findOrThrow("ioctl"),
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS),
+            Linker.Option.firstVariadicArg(2), Linker.Option.captureCallState("errno"));
     private static final MethodHandle POLL$MH = fn("poll", JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT);
     private static final MethodHandle GETUID$MH = LINKER.downcallHandle(LIBC.findOrThrow("getuid"), FunctionDescriptor.of(JAVA_INT));
 
@@ -405,6 +411,26 @@ final class Posix implements AutoCloseable {
         try {
             int r = (int) check((int) FCNTL$MH.invokeExact(capture, fd, F_GETFL, 0));
             return r < 0 ? r : r & O_ACCMODE;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    static final int O_RDONLY_CLOEXEC = 0x80000;
+
+    /** {@return open(path, O_RDONLY | O_CLOEXEC), or −errno} */
+    int openReadOnly(String path) {
+        try (Arena local = Arena.ofConfined()) {
+            return (int) check((int) OPEN$MH.invokeExact(capture, local.allocateFrom(path), O_RDONLY_CLOEXEC, 0));
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /** {@return ioctl(fd, request, arg), or −errno} */
+    int ioctl(int fd, long request, MemorySegment arg) {
+        try {
+            return (int) check((int) IOCTL$MH.invokeExact(capture, fd, request, arg));
         } catch (Throwable t) {
             throw new AssertionError(t);
         }
