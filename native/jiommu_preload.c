@@ -33,7 +33,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <stddef.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <time.h>
@@ -587,10 +589,74 @@ static void after_fork_child(void)
 	pthread_mutex_unlock(&lock);
 }
 
+/*
+ * After exec the fd table is the old program's: find the iommufds and derived files it kept (no
+ * O_CLOEXEC). An iommufd is a socket connected to the server's path; a derived file is a socket
+ * whose peer is the server process (SO_PEERCRED), learnt by connecting once when there is any
+ * unknown Unix socket.
+ */
+static void adopt_inherited_fds(void)
+{
+	int dir = real_open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0)
+		return;
+	char buf[4096];
+	pid_t server = 0;
+	int candidates[256];
+	int ncandidates = 0;
+	for (;;) {
+		long n = syscall(SYS_getdents64, dir, buf, sizeof(buf));
+		if (n <= 0)
+			break;
+		for (long off = 0; off < n;) {
+			struct linux_dirent64 {
+				uint64_t ino;
+				int64_t off;
+				unsigned short reclen;
+				unsigned char type;
+				char name[];
+			} *d = (void *)(buf + off);
+			off += d->reclen;
+			int fd = atoi(d->name);
+			if (d->name[0] < '0' || d->name[0] > '9' || fd == dir || fd >= MAX_FD)
+				continue;
+			struct sockaddr_un peer;
+			socklen_t len = sizeof(peer);
+			memset(&peer, 0, sizeof(peer));
+			if (getpeername(fd, (struct sockaddr *)&peer, &len) || peer.sun_family != AF_UNIX)
+				continue;
+			if (len > offsetof(struct sockaddr_un, sun_path) && !strcmp(peer.sun_path, socket_path())) {
+				int64_t token = call_ctx(fd, JIOMMU_OP_TOKEN, 0, 0, 0, NULL);
+				if (token > 0)
+					set_kind(fd, KIND_CTX, token);
+			} else if (ncandidates < 256) {
+				candidates[ncandidates++] = fd;
+			}
+		}
+	}
+	real_close(dir);
+	if (ncandidates == 0)
+		return;
+	int s = connect_server();
+	if (s < 0)
+		return;
+	struct ucred cred;
+	socklen_t clen = sizeof(cred);
+	if (!getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &clen))
+		server = cred.pid;
+	real_close(s);
+	for (int i = 0; server > 0 && i < ncandidates; i++) {
+		clen = sizeof(cred);
+		if (!getsockopt(candidates[i], SOL_SOCKET, SO_PEERCRED, &cred, &clen) && cred.pid == server)
+			set_kind(candidates[i], KIND_DERIVED, 0);
+	}
+}
+
 __attribute__((constructor)) static void jiommu_preload_init(void)
 {
 	resolve();
 	my_pid = getpid();
+	adopt_inherited_fds();
 	/* Yama (ptrace_scope 1) lets only ancestors read our memory; the server is not one. */
 	prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0);
 	pthread_atfork(before_fork, after_fork_parent, after_fork_child);

@@ -25,6 +25,7 @@ struct jiommu_msg {
 #define JIOMMU_OP_IOCTL    3  /* cmd, arg = the caller's pointer; reply arg = result or -errno */
 #define JIOMMU_OP_MMAP     4  /* arg = offset, arg2 = length; reply arg = 0/-errno, arg2 = handle, payload = bytes */
 #define JIOMMU_OP_MUNMAP   5  /* arg2 = handle */
+#define JIOMMU_OP_TOKEN    6  /* reply arg = this connection's context token (a socket inherited across exec) */
 /* client -> server on a derived socket */
 #define JIOMMU_OP_READ     16 /* arg = count; reply arg = bytes or -errno, payload = bytes */
 #define JIOMMU_OP_WRITE    17 /* payload = bytes; reply arg = bytes or -errno */

@@ -42,8 +42,29 @@ static int ranges(int fd, uint32_t ioas)
 	return ioctl(fd, IOMMU_IOAS_IOVA_RANGES, &r) == -1 && errno == EMSGSIZE && r.num_iovas >= 1 ? 0 : -1;
 }
 
-int main(void)
+/* After exec: the iommufd and the fault fd the old program left open are still ours. */
+static int after_exec(char **argv)
 {
+	int fd = atoi(argv[2]), fault_fd = atoi(argv[4]);
+	uint32_t ioas = (uint32_t)atoi(argv[3]);
+	CHECK(ranges(fd, ioas) == 0);
+	char byte;
+	CHECK(read(fault_fd, &byte, 1) <= 0); /* answered by the server; a plain socket read would block */
+	printf("shim_smoke: after exec ok\n");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 4 && !strcmp(argv[1], "--after-exec"))
+		return after_exec(argv);
+	if (argc > 1 && !strcmp(argv[1], "--as-nobody")) {
+		/* the server admits its own uid and root only (SO_PEERCRED), even when the socket's mode would let us in */
+		CHECK(setgid(65534) == 0 && setuid(65534) == 0);
+		CHECK(open("/dev/iommu", O_RDWR) == -1);
+		printf("shim_smoke: refused ok\n");
+		return 0;
+	}
 	int fd = open("/dev/iommu", O_RDWR);
 	CHECK(fd >= 0);
 	struct ioas_alloc a = { .size = sizeof(a) };
@@ -80,6 +101,20 @@ int main(void)
 	CHECK((int)f.out_fault_fd == expected);
 	struct pollfd p = { .fd = (int)f.out_fault_fd, .events = POLLIN };
 	CHECK(poll(&p, 1, 0) == 0);
+
+	/* exec keeps fds without O_CLOEXEC: the new program's shim finds them */
+	child = fork();
+	CHECK(child >= 0);
+	if (child == 0) {
+		char sfd[16], sioas[16], sfault[16];
+		snprintf(sfd, sizeof(sfd), "%d", fd2);
+		snprintf(sioas, sizeof(sioas), "%u", ioas);
+		snprintf(sfault, sizeof(sfault), "%u", f.out_fault_fd);
+		execl("/proc/self/exe", argv[0], "--after-exec", sfd, sioas, sfault, (char *)NULL);
+		_exit(4);
+	}
+	CHECK(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
 	struct destroy d = { .size = sizeof(d), .id = f.out_fault_id };
 	CHECK(ioctl(fd2, IOMMU_DESTROY, &d) == -1 && errno == EBUSY);
 	CHECK(close((int)f.out_fault_fd) == 0);

@@ -200,6 +200,7 @@ public final class IommufdServer implements AutoCloseable {
                     locked(() -> ctx.removeMapping(Wire.arg2(h)));
                     yield link.reply(0);
                 }
+                case Wire.TOKEN -> link.reply(ctx.token);
                 default -> false;
             };
         }

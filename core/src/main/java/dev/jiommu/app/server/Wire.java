@@ -41,6 +41,7 @@ final class Wire {
     static final int IOCTL = 3;
     static final int MMAP = 4;
     static final int MUNMAP = 5;
+    static final int TOKEN = 6;
     // client -> server on a derived file's socket
     static final int READ = 16;
     static final int WRITE = 17;

@@ -34,6 +34,19 @@ class ServerShimTest {
 
     @Test
     void unmodifiedProgramSeesTheKernelsFdRules() throws IOException, InterruptedException {
+        String out = run();
+        assertThat(out).contains("shim_smoke: after exec ok").contains("shim_smoke: ok");
+    }
+
+    @Test
+    void anotherUidIsRefusedEvenThroughAnOpenSocket() throws IOException, InterruptedException {
+        assumeTrue("root".equals(System.getProperty("user.name")), "needs root to become another uid");
+        String out = run("--as-nobody");
+        assertThat(out).contains("shim_smoke: refused ok");
+    }
+
+    /** Compiles and runs shim_smoke under the shim; {@return its output} after asserting exit 0. */
+    private String run(String... args) throws IOException, InterruptedException {
         Path shim = NATIVE.resolve("build/libjiommu-preload.so");
         assumeTrue(Files.exists(shim), "no shim: the machine has no C compiler");
         Path program = dir.resolve("shim_smoke");
@@ -43,13 +56,19 @@ class ServerShimTest {
         assertThat(cc.waitFor()).as("gcc: %s", ccOut).isZero();
 
         server = IommufdServer.start(dir.resolve("jiommu.sock"), 64L << 20, null);
-        ProcessBuilder run = new ProcessBuilder(program.toString()).redirectErrorStream(true);
-        run.environment().put("LD_PRELOAD", shim.toString());
-        run.environment().put("JIOMMU_SOCKET", server.socketPath().toString());
-        Process p = run.start();
+        // Let anyone reach the socket, so that only the server's SO_PEERCRED check stands in the way.
+        Files.setPosixFilePermissions(dir, java.nio.file.attribute.PosixFilePermissions.fromString("rwxrwxrwx"));
+        Files.setPosixFilePermissions(server.socketPath(), java.nio.file.attribute.PosixFilePermissions.fromString("rw-rw-rw-"));
+        var command = new java.util.ArrayList<String>();
+        command.add(program.toString());
+        command.addAll(java.util.List.of(args));
+        ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
+        builder.environment().put("LD_PRELOAD", shim.toString());
+        builder.environment().put("JIOMMU_SOCKET", server.socketPath().toString());
+        Process p = builder.start();
         assertThat(p.waitFor(60, TimeUnit.SECONDS)).as("the program finishes").isTrue();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertThat(out).contains("shim_smoke: ok");
         assertThat(p.exitValue()).as(out).isZero();
+        return out;
     }
 }
