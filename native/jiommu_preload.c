@@ -381,6 +381,31 @@ int close(int fd)
 	return real_close(fd);
 }
 
+/* close_range and closefrom close without calling close(): forget what they closed. */
+int close_range(unsigned int first, unsigned int last, int flags)
+{
+	static int (*real_close_range)(unsigned int, unsigned int, int);
+	if (!real_close_range)
+		real_close_range = dlsym(RTLD_NEXT, "close_range");
+	int r = real_close_range ? real_close_range(first, last, flags) : (errno = ENOSYS, -1);
+	if (r == 0 && !(flags & 4 /* CLOSE_RANGE_CLOEXEC */)) {
+		for (unsigned int fd = first; fd <= last && fd < MAX_FD; fd++)
+			kinds[fd] = KIND_NONE;
+	}
+	return r;
+}
+
+void closefrom(int lowfd)
+{
+	static void (*real_closefrom)(int);
+	if (!real_closefrom)
+		real_closefrom = dlsym(RTLD_NEXT, "closefrom");
+	if (real_closefrom)
+		real_closefrom(lowfd);
+	for (int fd = lowfd < 0 ? 0 : lowfd; fd < MAX_FD; fd++)
+		kinds[fd] = KIND_NONE;
+}
+
 static void copy_kind(int from, int to)
 {
 	if (to >= 0 && to != from)
