@@ -122,6 +122,14 @@ int main(int argc, char **argv)
 
 	CHECK(close(fd2) == 0);
 	CHECK(ioctl(fd2, IOMMU_IOAS_ALLOC, &a) == -1 && errno == EBADF);
+
+	/* the VFIO container path, when asked for: an iommufd answering the type1 container ioctls */
+	setenv("JIOMMU_VFIO_CONTAINER", "1", 1);
+	int container = open("/dev/vfio/vfio", O_RDWR);
+	CHECK(container >= 0);
+	CHECK(ioctl(container, _IO(T, 100) /* VFIO_GET_API_VERSION */) == 0);
+	CHECK(ioctl(container, _IO(T, 101) /* VFIO_CHECK_EXTENSION */, 3 /* VFIO_TYPE1v2_IOMMU */) == 1);
+	CHECK(close(container) == 0);
 	printf("shim_smoke: ok\n");
 	return 0;
 }
