@@ -80,12 +80,12 @@ final class ClientContext {
 
         @Override
         public long read(int pid, long va, byte[] dst, int offset, int length) {
-            return process.read(pid, va, dst, offset, length);
+            return same(pid) ? process.read(pid, va, dst, offset, length) : -ESRCH;
         }
 
         @Override
         public long write(int pid, long va, byte[] src, int offset, int length) {
-            return process.write(pid, va, src, offset, length);
+            return same(pid) ? process.write(pid, va, src, offset, length) : -ESRCH;
         }
 
         @Override
@@ -144,9 +144,34 @@ final class ClientContext {
         return mirror.file;
     }
 
-    /** A new call begins: what was learnt of the client's mappings may be stale. */
-    void newCall() {
+    private static final int ESRCH = 3;
+    /** A pidfd for every process that called this context, opened while it was connected. */
+    private final Map<Integer, Integer> pidfds = new HashMap<>();
+    private int callerPid;
+
+    /**
+     * A call of process {@code pid} begins (it is connected, so it is that process): what was learnt
+     * of the client's mappings may be stale, and the process is remembered by pidfd.
+     */
+    void newCall(int pid) {
         access.last = null;
+        callerPid = pid;
+        user.caller(pid);
+        if (!pidfds.containsKey(pid)) {
+            pidfds.put(pid, posix.pidfdOpen(pid));
+        }
+    }
+
+    /**
+     * {@return whether {@code pid} is still the process that called this context} Pages pinned by a
+     * process that has since exited must never reach another process that got its pid.
+     */
+    private boolean same(int pid) {
+        if (pid == callerPid) {
+            return true; // blocked in its call: alive
+        }
+        Integer pidfd = pidfds.get(pid);
+        return pidfd != null && pidfd >= 0 && posix.pidfdAlive(pidfd);
     }
 
     /** Brings every pinned page (process memory and memfds) up to the client's bytes. */
@@ -211,6 +236,12 @@ final class ClientContext {
         mappings.clear();
         context.close();
         maps.close();
+        for (int pidfd : pidfds.values()) {
+            if (pidfd >= 0) {
+                posix.close(pidfd);
+            }
+        }
+        pidfds.clear();
         for (FileMirror m : files.values()) {
             posix.close(m.fd);
         }

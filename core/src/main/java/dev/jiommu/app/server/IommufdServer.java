@@ -251,8 +251,7 @@ public final class IommufdServer implements AutoCloseable {
         private long ioctl(int cmd, long arg, int callerPid) {
             lock.lock();
             try {
-                ctx.user.caller(pid);
-                ctx.newCall();
+                ctx.newCall(pid);
                 for (DerivedFile f : derived.values().toArray(DerivedFile[]::new)) {
                     f.releaseIfClosed(memoryPosix);
                 }

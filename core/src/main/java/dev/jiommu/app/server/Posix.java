@@ -40,6 +40,7 @@ final class Posix implements AutoCloseable {
     static final int EPIPE = 32;
     private static final long SYS_PIDFD_OPEN = 434;
     private static final long SYS_PIDFD_GETFD = 438;
+    private static final long SYS_PIDFD_SEND_SIGNAL = 424;
     /** struct stat on x86-64 and arm64 generic: st_dev, st_ino (u64 each), then mode at 24 (x86-64). */
     private static final int STAT_BYTES = 256;
     private static final long ST_INO_OFFSET = 8;
@@ -66,6 +67,9 @@ final class Posix implements AutoCloseable {
     private static final MethodHandle VM_WRITEV$MH = fn("process_vm_writev", JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_LONG);
     private static final MethodHandle SYSCALL3$MH = LINKER.downcallHandle(LIBC.findOrThrow("syscall"),
             FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG),
+            Linker.Option.firstVariadicArg(1), Linker.Option.captureCallState("errno"));
+    private static final MethodHandle SYSCALL4$MH = LINKER.downcallHandle(LIBC.findOrThrow("syscall"),
+            FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG),
             Linker.Option.firstVariadicArg(1), Linker.Option.captureCallState("errno"));
     private static final MethodHandle FSTAT$MH = fn("fstat", JAVA_INT, JAVA_INT, ADDRESS);
     private static final MethodHandle FCNTL$MH = LINKER.downcallHandle(LIBC.findOrThrow("fcntl"),
@@ -375,6 +379,15 @@ final class Posix implements AutoCloseable {
     int pidfdOpen(int pid) {
         try {
             return (int) check((long) SYSCALL3$MH.invokeExact(capture, SYS_PIDFD_OPEN, (long) pid, 0L, 0L));
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /** {@return whether the process behind {@code pidfd} is still running (signal 0 through the pidfd)} */
+    boolean pidfdAlive(int pidfd) {
+        try {
+            return (long) SYSCALL4$MH.invokeExact(capture, SYS_PIDFD_SEND_SIGNAL, (long) pidfd, 0L, 0L, 0L) == 0;
         } catch (Throwable t) {
             throw new AssertionError(t);
         }

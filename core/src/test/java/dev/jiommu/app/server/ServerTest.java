@@ -168,6 +168,22 @@ class ServerTest {
     }
 
     @Test
+    void pidfdTellsTheProcessFromOneThatReusedItsPid() throws Exception {
+        try (Posix posix = new Posix()) {
+            int self = posix.pidfdOpen((int) ProcessHandle.current().pid());
+            assertThat(posix.pidfdAlive(self)).isTrue();
+            Process p = new ProcessBuilder("sleep", "30").start();
+            int child = posix.pidfdOpen((int) p.pid());
+            assertThat(posix.pidfdAlive(child)).isTrue();
+            p.destroy();
+            p.waitFor();
+            assertThat(posix.pidfdAlive(child)).as("after it exited").isFalse();
+            posix.close(self);
+            posix.close(child);
+        }
+    }
+
+    @Test
     void attachToAnUnknownTokenIsEnoent() {
         try (ServerClient client = new ServerClient(server().socketPath())) {
             assertThat(client.attach(12345)).isEqualTo(-Errno.ENOENT.number());
