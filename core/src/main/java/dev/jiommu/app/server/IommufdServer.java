@@ -194,7 +194,8 @@ public final class IommufdServer implements AutoCloseable {
             return switch (op) {
                 case Wire.OPEN -> link.reply(open());
                 case Wire.ATTACH -> link.reply(attach(Wire.arg(h)));
-                case Wire.IOCTL -> link.reply(ioctl(Wire.cmd(h), Wire.arg(h), Wire.pid(h)));
+                // The header's pid is the shim's word; the connection's SO_PEERCRED pid is the kernel's.
+                case Wire.IOCTL -> link.reply(ioctl(Wire.cmd(h), Wire.arg(h)));
                 case Wire.MMAP -> mmap(Wire.arg(h), Wire.arg2(h));
                 case Wire.MUNMAP -> {
                     locked(() -> ctx.removeMapping(Wire.arg2(h)));
@@ -248,7 +249,7 @@ public final class IommufdServer implements AutoCloseable {
             decoder = new dev.jiommu.abi.AbiDecoder(c.context, c.user, fds, c.context.accounting());
         }
 
-        private long ioctl(int cmd, long arg, int callerPid) {
+        private long ioctl(int cmd, long arg) {
             lock.lock();
             try {
                 ctx.newCall(pid);

@@ -1,5 +1,6 @@
 package dev.jiommu.app.server;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
@@ -19,12 +20,8 @@ final class Link implements AutoCloseable {
     Link(int socket, Posix posix) {
         this.socket = socket;
         this.posix = posix;
-        this.in = allocate(posix);
-        this.out = allocate(posix);
-    }
-
-    private static MemorySegment allocate(Posix posix) {
-        return java.lang.foreign.Arena.ofAuto().allocate(Wire.HEADER);
+        this.in = Arena.ofAuto().allocate(Wire.HEADER);
+        this.out = Arena.ofAuto().allocate(Wire.HEADER);
     }
 
     /** Waits for the next header. {@return false at end of stream or on an error} */
