@@ -160,6 +160,31 @@ final class ClientContext {
         if (!pidfds.containsKey(pid)) {
             pidfds.put(pid, posix.pidfdOpen(pid));
         }
+        applyLimits(pid);
+    }
+
+    private static final int CAP_IPC_LOCK = 14;
+    private static final int CAP_SYS_RESOURCE = 24;
+    /** What the context was last told of its caller's limits, to tell it only of changes. */
+    private long appliedCaps = -2;
+    private long appliedMemlockBytes = -2;
+
+    /**
+     * The caller's own RLIMIT_MEMLOCK and capabilities decide how its pins are charged, as they do in
+     * the kernel: read from the kernel at each call (a process may drop CAP_IPC_LOCK after opening).
+     */
+    private void applyLimits(int pid) {
+        long caps = posix.effectiveCapabilities(pid);
+        long memlock = posix.memlockLimit(pid);
+        if (caps >= 0 && caps != appliedCaps) {
+            context.capIpcLock((caps & (1L << CAP_IPC_LOCK)) != 0);
+            context.capSysResource((caps & (1L << CAP_SYS_RESOURCE)) != 0);
+            appliedCaps = caps;
+        }
+        if (memlock >= 0 && memlock != appliedMemlockBytes) {
+            context.memlockLimitPages(memlock == Long.MAX_VALUE ? Long.MAX_VALUE : memlock >>> 12);
+            appliedMemlockBytes = memlock;
+        }
     }
 
     /**

@@ -71,6 +71,7 @@ final class Posix implements AutoCloseable {
     private static final MethodHandle SYSCALL4$MH = LINKER.downcallHandle(LIBC.findOrThrow("syscall"),
             FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG),
             Linker.Option.firstVariadicArg(1), Linker.Option.captureCallState("errno"));
+    private static final MethodHandle PRLIMIT$MH = fn("prlimit", JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS);
     private static final MethodHandle FSTAT$MH = fn("fstat", JAVA_INT, JAVA_INT, ADDRESS);
     private static final MethodHandle FCNTL$MH = LINKER.downcallHandle(LIBC.findOrThrow("fcntl"),
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT),
@@ -379,6 +380,42 @@ final class Posix implements AutoCloseable {
     int pidfdOpen(int pid) {
         try {
             return (int) check((long) SYSCALL3$MH.invokeExact(capture, SYS_PIDFD_OPEN, (long) pid, 0L, 0L));
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    private static final long SYS_CAPGET = 125;
+    private static final int CAP_VERSION_3 = 0x20080522;
+    private static final int RLIMIT_MEMLOCK = 8;
+
+    /** {@return the effective capability set of {@code pid} (bits 0 to 63), or −1} */
+    long effectiveCapabilities(int pid) {
+        try {
+            MemorySegment hdr = msg.asSlice(160, 8);
+            MemorySegment data = msg.asSlice(168, 24);
+            hdr.set(JAVA_INT, 0, CAP_VERSION_3);
+            hdr.set(JAVA_INT, 4, pid);
+            long r = (long) SYSCALL3$MH.invokeExact(capture, SYS_CAPGET, hdr.address(), data.address(), 0L);
+            if (r != 0) {
+                return -1;
+            }
+            return Integer.toUnsignedLong(data.get(JAVA_INT, 0)) | Integer.toUnsignedLong(data.get(JAVA_INT, 12)) << 32;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /** {@return RLIMIT_MEMLOCK (soft) of {@code pid} in bytes, {@link Long#MAX_VALUE} when unlimited, or −1} */
+    long memlockLimit(int pid) {
+        try {
+            MemorySegment old = msg.asSlice(192, 16);
+            int r = (int) PRLIMIT$MH.invokeExact(capture, pid, RLIMIT_MEMLOCK, MemorySegment.NULL, old);
+            if (r != 0) {
+                return -1;
+            }
+            long cur = old.get(JAVA_LONG, 0);
+            return cur == -1L ? Long.MAX_VALUE : cur;
         } catch (Throwable t) {
             throw new AssertionError(t);
         }
