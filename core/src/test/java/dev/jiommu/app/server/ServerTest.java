@@ -184,6 +184,27 @@ class ServerTest {
     }
 
     @Test
+    void aClientThatVanishesMidCallOrSendsGarbageLeavesTheServerServing() {
+        IommufdServer s = server();
+        try (ServerClient rude = new ServerClient(s.socketPath())) {
+            rude.open();
+            MemorySegment alloc = rude.allocate(12);
+            alloc.set(JAVA_INT, 0, 12);
+            assertThat(rude.link.send(Wire.IOCTL, IoctlNumbers.IOAS_ALLOC, alloc.address(), 0, null, -1)).isTrue();
+        } // gone before the reply
+        try (ServerClient garbage = new ServerClient(s.socketPath())) {
+            garbage.open();
+            assertThat(garbage.link.send(0x7777, 0, 0, 0, null, -1)).isTrue();
+            assertThat(garbage.link.receive()).as("the server hangs up on an unknown op").isFalse();
+        }
+        awaitTrue(() -> s.contextCount() == 0, "both contexts close");
+        try (ServerClient polite = new ServerClient(s.socketPath())) {
+            polite.open();
+            assertThat(ioasAlloc(polite)).isPositive();
+        }
+    }
+
+    @Test
     void attachToAnUnknownTokenIsEnoent() {
         try (ServerClient client = new ServerClient(server().socketPath())) {
             assertThat(client.attach(12345)).isEqualTo(-Errno.ENOENT.number());
