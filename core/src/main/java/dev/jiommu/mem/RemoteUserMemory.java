@@ -72,6 +72,13 @@ public final class RemoteUserMemory implements UserMemory {
     /** Marks the "physical address" of a page nobody pinned: never equal to a frame's. */
     public static final long UNPINNED_TAG = 1L << 62;
     private static final int PAGE = (int) PAGE_BYTES;
+    /** A frame's bytes, read to compare with its copy without allocating. Guarded by this. */
+    private final byte[] scratch = new byte[PAGE];
+    private final java.lang.foreign.MemorySegment scratchSegment = java.lang.foreign.MemorySegment.ofArray(scratch);
+    /** Where {@link #syncIn()} reads a run of pages. Guarded by this. */
+    private byte[] run = new byte[PAGE];
+    /** The most pages {@link #syncIn()} reads with one call. */
+    private static final int SYNC_RUN_PAGES = 256;
 
     private final PhysicalMemory memory;
     private final ProcessAccess access;
@@ -446,20 +453,48 @@ public final class RemoteUserMemory implements UserMemory {
      * gone (or unmapped it) keeps its last copy, as a pinned page outlives the mapping.
      */
     public synchronized void syncIn() {
-        byte[] bytes = new byte[PAGE];
-        for (Map.Entry<Long, Page> e : pages.entrySet()) {
-            Page page = e.getValue();
-            if (access.read(page.pid, e.getKey(), bytes, 0, PAGE) != PAGE
-                    && (page.pid == ownerPid || !access.sharedMemory(ownerPid, e.getKey())
-                        || access.read(ownerPid, e.getKey(), bytes, 0, PAGE) != PAGE)) {
-                continue;
+        // Runs of pages that are adjacent and of one process are read with one call.
+        Map.Entry<Long, Page> e = pages.firstEntry();
+        while (e != null) {
+            long firstVa = e.getKey();
+            int pid = e.getValue().pid;
+            java.util.List<Page> runPages = new java.util.ArrayList<>();
+            while (e != null && e.getKey() == firstVa + (long) runPages.size() * PAGE && e.getValue().pid == pid
+                    && runPages.size() < SYNC_RUN_PAGES) {
+                runPages.add(e.getValue());
+                e = pages.higherEntry(e.getKey());
+            }
+            int length = runPages.size() * PAGE;
+            if (run.length < length) {
+                run = new byte[Math.max(length, run.length * 2)];
+            }
+            boolean whole = access.read(pid, firstVa, run, 0, length) == length;
+            for (int i = 0; i < runPages.size(); i++) {
+                syncPageIn(firstVa + (long) i * PAGE, runPages.get(i), whole ? run : null, i * PAGE);
+            }
+        }
+    }
+
+    /** Brings one frame up to date: from {@code run} when the run was read whole, else page by page. */
+    private void syncPageIn(long pageVa, Page page, byte[] run, int offset) {
+        if (run != null) {
+            if (Arrays.equals(run, offset, offset + PAGE, page.copy, 0, PAGE)) {
+                return;
+            }
+            page.copy = Arrays.copyOfRange(run, offset, offset + PAGE);
+        } else {
+            byte[] bytes = new byte[PAGE];
+            if (access.read(page.pid, pageVa, bytes, 0, PAGE) != PAGE
+                    && (page.pid == ownerPid || !access.sharedMemory(ownerPid, pageVa)
+                        || access.read(ownerPid, pageVa, bytes, 0, PAGE) != PAGE)) {
+                return;
             }
             if (Arrays.equals(bytes, page.copy)) {
-                continue;
+                return;
             }
-            memory.writeBytes(page.physicalAddress, bytes);
-            page.copy = bytes.clone();
+            page.copy = bytes;
         }
+        memory.writeBytes(page.physicalAddress, page.copy);
     }
 
     /** Writes back to the process every frame a device changed since {@link #syncIn()}. */
@@ -475,10 +510,11 @@ public final class RemoteUserMemory implements UserMemory {
      * private page of a gone process, or a read-only page, keeps the frame's copy only.
      */
     private void writeBack(long pageVa, Page page) {
-        byte[] now = memory.readBytes(page.physicalAddress, PAGE);
-        if (Arrays.equals(now, page.copy)) {
+        memory.read(page.physicalAddress, scratchSegment, 0, PAGE);
+        if (Arrays.equals(scratch, page.copy)) {
             return;
         }
+        byte[] now = scratch.clone();
         page.copy = now;
         windowLength = 0;
         if (access.write(page.pid, pageVa, now, 0, PAGE) == PAGE || page.pid == ownerPid) {

@@ -1,6 +1,7 @@
 package dev.jiommu.app.server;
 
 import dev.jiommu.abi.IoctlNumbers;
+import dev.jiommu.abi.TestCmdStruct;
 import dev.jiommu.errno.Errno;
 import dev.jiommu.errno.ErrnoException;
 import dev.jiommu.iommufd.Iommufd;
@@ -256,7 +257,7 @@ public final class IommufdServer implements AutoCloseable {
                 for (DerivedFile f : derived.values().toArray(DerivedFile[]::new)) {
                     f.releaseIfClosed(memoryPosix);
                 }
-                boolean touchesMemory = IoctlNumbers.nr(cmd) == TEST_CMD_NR;
+                boolean touchesMemory = movesBytes(cmd, arg);
                 if (touchesMemory) {
                     ctx.syncIn();
                 }
@@ -267,6 +268,26 @@ public final class IommufdServer implements AutoCloseable {
                 return result;
             } finally {
                 lock.unlock();
+            }
+        }
+
+        /**
+         * {@return whether the command moves bytes between a device and pinned memory}, so the frames
+         * must be synced with the client around it. Of every command the mock platform has, only the
+         * selftest's ACCESS_RW does (MD_CHECK_MAP, ACCESS_PAGES and the dirty operations compare page
+         * identity or bits, never bytes); a platform whose devices DMA on other commands adds them here.
+         * Reading the struct's head here also fills the read window the decoder then reads from.
+         */
+        private boolean movesBytes(int cmd, long arg) {
+            if (IoctlNumbers.nr(cmd) != TEST_CMD_NR) {
+                return false;
+            }
+            try {
+                byte[] head = ctx.user.read(arg, 8);
+                int op = (head[4] & 0xff) | (head[5] & 0xff) << 8 | (head[6] & 0xff) << 16 | (head[7] & 0xff) << 24;
+                return op == TestCmdStruct.OP_ACCESS_RW;
+            } catch (ErrnoException e) {
+                return false; // the decoder answers EFAULT
             }
         }
 
