@@ -63,7 +63,7 @@ final class ClientFdTable implements FdTable {
         boolean sent = link.send(Wire.INSTALL, 0, 0, 0, null, pair[1]);
         posix.close(pair[1]);
         int fd = -1;
-        if (sent && link.receive() && Wire.op(link.header()) == Wire.INSTALLED) {
+        if (sent && answered() && link.receive() && Wire.op(link.header()) == Wire.INSTALLED) {
             fd = (int) Wire.arg(link.header());
         }
         if (fd < 0 || stat == null) {
@@ -116,8 +116,21 @@ final class ClientFdTable implements FdTable {
 
     @Override
     public void close(int fd) {
-        if (link.send(Wire.CLOSEFD, 0, fd, 0, null, -1)) {
+        if (link.send(Wire.CLOSEFD, 0, fd, 0, null, -1) && answered()) {
             link.receive(); // CLOSED
         }
+    }
+
+    /** The most a client may take to answer a callback: the server lock is held meanwhile. */
+    private static final int CALLBACK_TIMEOUT_MS = 5000;
+
+    /** {@return whether the client answered in time}, so a client that stops answering cannot hold every other. */
+    private boolean answered() {
+        int revents = link.posix.poll(link.socket, Posix.POLLIN, CALLBACK_TIMEOUT_MS);
+        if (revents <= 0) {
+            link.posix.shutdown(link.socket); // its connection is unusable now: end it
+            return false;
+        }
+        return true;
     }
 }

@@ -205,6 +205,24 @@ class ServerTest {
     }
 
     @Test
+    void aClientThatNeverTakesItsNewFdHoldsTheServerOnlyBriefly() {
+        IommufdServer s = server();
+        try (ServerClient rude = new ServerClient(s.socketPath()); ServerClient polite = new ServerClient(s.socketPath())) {
+            rude.open();
+            MemorySegment fault = rude.allocate(16);
+            fault.set(JAVA_INT, 0, 16);
+            // IOMMU_FAULT_QUEUE_ALLOC hands out an fd: the server waits for the client's answer, which never comes.
+            assertThat(rude.link.send(Wire.IOCTL, IoctlNumbers.FAULT_QUEUE_ALLOC, fault.address(), 0, null, -1)).isTrue();
+            polite.open();
+            long start = System.nanoTime();
+            assertThat(ioasAlloc(polite)).isPositive();
+            assertThat(System.nanoTime() - start).as("the other client waited at most the callback timeout")
+                    .isLessThan(20_000_000_000L);
+        }
+        awaitTrue(() -> s.contextCount() == 0, "both contexts close");
+    }
+
+    @Test
     void attachToAnUnknownTokenIsEnoent() {
         try (ServerClient client = new ServerClient(server().socketPath())) {
             assertThat(client.attach(12345)).isEqualTo(-Errno.ENOENT.number());
