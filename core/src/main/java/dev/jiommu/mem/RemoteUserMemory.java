@@ -24,12 +24,14 @@ public final class RemoteUserMemory implements UserMemory {
      * Coherence is at call boundaries, not live: a client observes device effects only through
      * calls (in the selftest, IOMMU_TEST_CMD: ACCESS_RW, the checks), so the server brings the
      * frames up to date before such a call (syncIn) and writes back the frames a device changed
-     * after it (syncOut: compare against the copy taken at syncIn). The cost is proportional to
-     * what is pinned, and only calls that can touch memory pay it.
+     * after it (syncOut: a frame that differs from the process's page, which the client, blocked in
+     * its call, cannot have changed). No copy of the pages is kept: the cost is one read per run of
+     * pinned pages each way, and only calls that move bytes pay it.
      *
      * The process a page is read from is the caller's at pin time (a forked child's IOAS_MAP pins
      * the child's pages); that process is remembered per page, so a later sync reads the child
-     * while it lives and keeps the last copy when it is gone, as a pinned page outlives its mm.
+     * while it lives and keeps the frame's bytes when it is gone, as a pinned page outlives its mm
+     * (memory it shared with the owner, MAP_SHARED across fork, is the owner's then).
      */
 
     /** How this side reaches the process's memory. */
@@ -72,11 +74,13 @@ public final class RemoteUserMemory implements UserMemory {
     /** Marks the "physical address" of a page nobody pinned: never equal to a frame's. */
     public static final long UNPINNED_TAG = 1L << 62;
     private static final int PAGE = (int) PAGE_BYTES;
-    /** A frame's bytes, read to compare with its copy without allocating. Guarded by this. */
+    /** A frame's bytes, and a page's, read to compare them without allocating. Guarded by this. */
     private final byte[] scratch = new byte[PAGE];
     private final java.lang.foreign.MemorySegment scratchSegment = java.lang.foreign.MemorySegment.ofArray(scratch);
-    /** Where {@link #syncIn()} reads a run of pages. Guarded by this. */
+    private final byte[] other = new byte[PAGE];
+    /** Where a sync reads a run of pages. Guarded by this. */
     private byte[] run = new byte[PAGE];
+    private java.lang.foreign.MemorySegment runSegment = java.lang.foreign.MemorySegment.ofArray(run);
     /** The most pages {@link #syncIn()} reads with one call. */
     private static final int SYNC_RUN_PAGES = 256;
 
@@ -98,13 +102,10 @@ public final class RemoteUserMemory implements UserMemory {
         /** The huge page block the frame belongs to, or null for a frame of its own. */
         final HugeBlock block;
         int pins;
-        byte[] copy;
-
-        Page(long physicalAddress, int pid, HugeBlock block, byte[] copy) {
+        Page(long physicalAddress, int pid, HugeBlock block) {
             this.physicalAddress = physicalAddress;
             this.pid = pid;
             this.block = block;
-            this.copy = copy;
         }
     }
 
@@ -196,8 +197,27 @@ public final class RemoteUserMemory implements UserMemory {
                 || windowLength > 0 && Long.compareUnsigned(windowVa - va, bytes.length) < 0) {
             windowLength = 0; // the call changed what the window holds
         }
+        if (n > 0 && !pages.isEmpty()) {
+            writeThrough(va, bytes, (int) n);
+        }
         if (n != bytes.length) {
             throw ErrnoException.of(Errno.EFAULT, "write va=0x%x length=%d to pid %d: %s", va, bytes.length, callerPid, result(n));
+        }
+    }
+
+    /**
+     * A write to a pinned page reaches its frame too, as the kernel's copy_to_user writes the very
+     * page a device reads (and so a later syncOut does not take it for a device's write).
+     */
+    private void writeThrough(long va, byte[] bytes, int length) {
+        for (int done = 0; done < length; ) {
+            long at = va + done;
+            int n = (int) Math.min(length - done, PAGE_BYTES - (at & (PAGE_BYTES - 1)));
+            Page page = pages.get(at & -PAGE_BYTES);
+            if (page != null && page.pid == callerPid) {
+                memory.write(page.physicalAddress + (at & (PAGE_BYTES - 1)), java.lang.foreign.MemorySegment.ofArray(bytes), done, n);
+            }
+            done += n;
         }
     }
 
@@ -289,7 +309,7 @@ public final class RemoteUserMemory implements UserMemory {
             pa = memory.allocateFrame();
         }
         memory.writeBytes(pa, bytes);
-        return new Page(pa, pid, block, bytes);
+        return new Page(pa, pid, block);
     }
 
     private void freeFrame(Page page) {
@@ -450,78 +470,101 @@ public final class RemoteUserMemory implements UserMemory {
 
     /**
      * Brings every pinned page's frame up to the process's current bytes. A page whose process is
-     * gone (or unmapped it) keeps its last copy, as a pinned page outlives the mapping.
+     * gone (or unmapped it) keeps the frame's bytes, as a pinned page outlives the mapping.
      */
     public synchronized void syncIn() {
-        // Runs of pages that are adjacent and of one process are read with one call.
+        forEachRun((firstVa, pid, run, whole, count) -> {
+            for (int i = 0; i < count; i++) {
+                long pageVa = firstVa + (long) i * PAGE;
+                Page page = pages.get(pageVa);
+                if (whole) {
+                    memory.write(page.physicalAddress, runSegment, (long) i * PAGE, PAGE);
+                } else if (readPage(page, pageVa, other)) {
+                    memory.writeBytes(page.physicalAddress, other);
+                }
+            }
+        });
+    }
+
+    /**
+     * Writes back to the process every frame a device changed since {@link #syncIn()}: the client
+     * cannot change its memory during its own call, so a frame that differs from the process's page
+     * now is a frame a device wrote.
+     */
+    public synchronized void syncOut() {
+        forEachRun((firstVa, pid, run, whole, count) -> {
+            for (int i = 0; i < count; i++) {
+                long pageVa = firstVa + (long) i * PAGE;
+                Page page = pages.get(pageVa);
+                memory.read(page.physicalAddress, scratchSegment, 0, PAGE);
+                if (whole) {
+                    if (!Arrays.equals(run, i * PAGE, (i + 1) * PAGE, scratch, 0, PAGE)) {
+                        windowLength = 0;
+                        access.write(pid, pageVa, scratch, 0, PAGE); // a read-only page keeps the frame's bytes only
+                    }
+                } else {
+                    writeBack(pageVa, page);
+                }
+            }
+        });
+    }
+
+    /** What to do with one run of adjacent pinned pages of one process, read into {@code run} ({@code whole}: completely). */
+    @FunctionalInterface
+    private interface RunAction {
+        void accept(long firstVa, int pid, byte[] run, boolean whole, int count);
+    }
+
+    /** Reads the pinned pages in runs of adjacent pages of one process, one call per run. */
+    private void forEachRun(RunAction action) {
         Map.Entry<Long, Page> e = pages.firstEntry();
         while (e != null) {
             long firstVa = e.getKey();
             int pid = e.getValue().pid;
-            java.util.List<Page> runPages = new java.util.ArrayList<>();
-            while (e != null && e.getKey() == firstVa + (long) runPages.size() * PAGE && e.getValue().pid == pid
-                    && runPages.size() < SYNC_RUN_PAGES) {
-                runPages.add(e.getValue());
+            int count = 0;
+            while (e != null && e.getKey() == firstVa + (long) count * PAGE && e.getValue().pid == pid && count < SYNC_RUN_PAGES) {
+                count++;
                 e = pages.higherEntry(e.getKey());
             }
-            int length = runPages.size() * PAGE;
+            int length = count * PAGE;
             if (run.length < length) {
                 run = new byte[Math.max(length, run.length * 2)];
+                runSegment = java.lang.foreign.MemorySegment.ofArray(run);
             }
             boolean whole = access.read(pid, firstVa, run, 0, length) == length;
-            for (int i = 0; i < runPages.size(); i++) {
-                syncPageIn(firstVa + (long) i * PAGE, runPages.get(i), whole ? run : null, i * PAGE);
-            }
-        }
-    }
-
-    /** Brings one frame up to date: from {@code run} when the run was read whole, else page by page. */
-    private void syncPageIn(long pageVa, Page page, byte[] run, int offset) {
-        if (run != null) {
-            if (Arrays.equals(run, offset, offset + PAGE, page.copy, 0, PAGE)) {
-                return;
-            }
-            page.copy = Arrays.copyOfRange(run, offset, offset + PAGE);
-        } else {
-            byte[] bytes = new byte[PAGE];
-            if (access.read(page.pid, pageVa, bytes, 0, PAGE) != PAGE
-                    && (page.pid == ownerPid || !access.sharedMemory(ownerPid, pageVa)
-                        || access.read(ownerPid, pageVa, bytes, 0, PAGE) != PAGE)) {
-                return;
-            }
-            if (Arrays.equals(bytes, page.copy)) {
-                return;
-            }
-            page.copy = bytes;
-        }
-        memory.writeBytes(page.physicalAddress, page.copy);
-    }
-
-    /** Writes back to the process every frame a device changed since {@link #syncIn()}. */
-    public synchronized void syncOut() {
-        for (Map.Entry<Long, Page> e : pages.entrySet()) {
-            writeBack(e.getKey(), e.getValue());
+            action.accept(firstVa, pid, run, whole, count);
         }
     }
 
     /**
-     * Writes the frame back when a device changed it. A page a forked child pinned from a shared
-     * mapping is the owner's page too, so when the child is gone the owner gets the write; a
-     * private page of a gone process, or a read-only page, keeps the frame's copy only.
+     * Reads a pinned page's current bytes into {@link #other}: from its process, or, when that is
+     * gone and the page lies in memory the owner shares with it, from the owner. {@return whether it could}
+     */
+    private boolean readPage(Page page, long pageVa, byte[] into) {
+        if (access.read(page.pid, pageVa, into, 0, PAGE) == PAGE) {
+            return true;
+        }
+        return page.pid != ownerPid && access.sharedMemory(ownerPid, pageVa) && access.read(ownerPid, pageVa, into, 0, PAGE) == PAGE;
+    }
+
+    /**
+     * Writes the frame back when a device changed it (it differs from the page now). A page a forked
+     * child pinned from a shared mapping is the owner's page too, so when the child is gone the owner
+     * gets the write; a private page of a gone process, or a read-only page, keeps the frame's bytes only.
      */
     private void writeBack(long pageVa, Page page) {
         memory.read(page.physicalAddress, scratchSegment, 0, PAGE);
-        if (Arrays.equals(scratch, page.copy)) {
+        int target;
+        if (access.read(page.pid, pageVa, other, 0, PAGE) == PAGE) {
+            target = page.pid;
+        } else if (page.pid != ownerPid && access.sharedMemory(ownerPid, pageVa) && access.read(ownerPid, pageVa, other, 0, PAGE) == PAGE) {
+            target = ownerPid;
+        } else {
             return;
         }
-        byte[] now = scratch.clone();
-        page.copy = now;
-        windowLength = 0;
-        if (access.write(page.pid, pageVa, now, 0, PAGE) == PAGE || page.pid == ownerPid) {
-            return;
-        }
-        if (access.sharedMemory(ownerPid, pageVa)) {
-            access.write(ownerPid, pageVa, now, 0, PAGE);
+        if (!Arrays.equals(scratch, other)) {
+            windowLength = 0;
+            access.write(target, pageVa, scratch, 0, PAGE);
         }
     }
 }

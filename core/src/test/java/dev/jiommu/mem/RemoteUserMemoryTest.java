@@ -129,6 +129,18 @@ class RemoteUserMemoryTest {
     }
 
     @Test
+    void aCallsOwnWriteToPinnedMemoryReachesTheFrameAndIsNotUndoneBySyncOut() {
+        processes.map(PARENT, VA, 1);
+        PinnedPages p = user.pin(VA, PAGE, true);
+        user.syncIn();
+        user.write(VA + 10, new byte[] {33});
+        assertThat(physical.readBytes(p.physicalAddress(0) + 10, 1)[0]).as("the frame").isEqualTo((byte) 33);
+        user.syncOut();
+        assertThat(processes.get(PARENT, VA + 10)).isEqualTo((byte) 33);
+        user.unpin(p);
+    }
+
+    @Test
     void deviceWriteToAPageUnpinnedInTheSameCallReachesTheProcess() {
         processes.map(PARENT, VA, 1);
         PinnedPages p = user.pin(VA, PAGE, true);
