@@ -79,7 +79,7 @@ final class ProcMaps implements AutoCloseable {
     }
 
     /** The text of /proc/PID/maps: range, perms, offset, dev, inode, path. */
-    private static Mapping parse(int pid, long va) {
+    static Mapping parse(int pid, long va) {
         List<String> lines;
         try {
             lines = Files.readAllLines(Path.of("/proc/" + pid + "/maps"));
