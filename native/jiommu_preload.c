@@ -247,11 +247,10 @@ static int64_t call_ctx(int s, uint32_t op, uint32_t cmd, int64_t arg, int64_t a
 				*reply = m;
 			return m.arg;
 		case JIOMMU_OP_INSTALL:
-			if (fd >= 0) {
-				/* The kernel installs derived files without O_CLOEXEC unless asked: match it. */
-				real_fcntl(fd, F_SETFD, 0);
+			/* received close-on-exec (MSG_CMSG_CLOEXEC), as the kernel installs these files
+			 * (get_unused_fd_flags(O_CLOEXEC)) */
+			if (fd >= 0)
 				set_kind(fd, KIND_DERIVED, 0);
-			}
 			if (send_msg(s, JIOMMU_OP_INSTALLED, 0, fd < 0 ? -EMFILE : fd, 0, NULL, 0))
 				return -EIO;
 			break;

@@ -102,7 +102,11 @@ int main(int argc, char **argv)
 	struct pollfd p = { .fd = (int)f.out_fault_fd, .events = POLLIN };
 	CHECK(poll(&p, 1, 0) == 0);
 
+	/* derived files are close-on-exec, as the kernel makes them */
+	CHECK(fcntl((int)f.out_fault_fd, F_GETFD) == FD_CLOEXEC);
+
 	/* exec keeps fds without O_CLOEXEC: the new program's shim finds them */
+	CHECK(fcntl((int)f.out_fault_fd, F_SETFD, 0) == 0);
 	child = fork();
 	CHECK(child >= 0);
 	if (child == 0) {
