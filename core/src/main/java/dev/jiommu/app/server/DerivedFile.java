@@ -66,7 +66,20 @@ final class DerivedFile {
                         sendLock.wait();
                     }
                 }
-                if (done || !file.awaitReadable(WATCH_SLICE)) {
+                if (done) {
+                    continue;
+                }
+                long start = System.nanoTime();
+                if (!file.awaitReadable(WATCH_SLICE)) {
+                    if (System.nanoTime() - start < WATCH_SLICE.toNanos() / 2) {
+                        // Not readable without waiting: the file closed under its fd (its context went).
+                        // Nothing will become readable; idle until the client closes its end.
+                        synchronized (sendLock) {
+                            if (!done) {
+                                sendLock.wait(WATCH_SLICE.toMillis());
+                            }
+                        }
+                    }
                     continue;
                 }
                 synchronized (sendLock) {

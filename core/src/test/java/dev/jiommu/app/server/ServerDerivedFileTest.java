@@ -22,6 +22,9 @@ class ServerDerivedFileTest {
     private static final class Events implements IommufdFile {
         private final ArrayDeque<byte[]> queue = new ArrayDeque<>();
         boolean closed;
+        /** Whether the file was closed under its fd (its context went): nothing will be readable. */
+        boolean dead;
+        int waits;
 
         synchronized void push(byte[] event) {
             queue.add(event);
@@ -58,6 +61,10 @@ class ServerDerivedFileTest {
 
         @Override
         public synchronized boolean awaitReadable(Duration timeout) throws InterruptedException {
+            waits++;
+            if (dead) {
+                return false;
+            }
             if (queue.isEmpty()) {
                 wait(timeout.toMillis());
             }
@@ -118,6 +125,21 @@ class ServerDerivedFileTest {
         assertThat(read(link, 8)).hasSize(8);
         assertThat(posix.poll(client, Posix.POLLIN, 5000) & Posix.POLLIN).as("one event left").isNotZero();
         assertThat(read(link, 8)).hasSize(8);
+    }
+
+    @Test
+    void aFileClosedUnderItsFdIsNotWatchedInABusyLoop() throws InterruptedException {
+        open();
+        synchronized (events) {
+            events.dead = true;
+            events.waits = 0;
+            events.notifyAll();
+        }
+        // Real time is the point here: a watcher that spins calls awaitReadable thousands of times a second.
+        Thread.sleep(600);
+        synchronized (events) {
+            assertThat(events.waits).as("awaitReadable calls in 600 ms").isLessThan(20);
+        }
     }
 
     @Test
