@@ -25,8 +25,10 @@ final class ClientContext {
     private final Posix posix;
     private final Access access;
     private final ProcMaps maps;
-    /** Connections naming this context; it closes when the last goes. */
+    /** Connections naming this context. Guarded by the server lock. */
     int connections;
+    /** Derived files the client holds; the context closes when neither these nor connections remain. */
+    int derivedFiles;
     /** Memfds mapped with IOAS_MAP_FILE, by inode: the server's copy of their pages. */
     private final Map<Long, FileMirror> files = new HashMap<>();
     private final Map<Long, Iommufd.MmioMapping> mappings = new HashMap<>();

@@ -70,7 +70,8 @@ final class ClientFdTable implements FdTable {
             posix.close(pair[0]);
             throw ErrnoException.of(Errno.EMFILE, "the client took no fd for %s", object);
         }
-        DerivedFile file = new DerivedFile(server, object, pair[0], stat.inode());
+        DerivedFile file = new DerivedFile(server, ctx, object, pair[0], stat.inode());
+        ctx.derivedFiles++;
         server.derived.put(stat.inode(), file);
         file.start();
         return fd;

@@ -36,6 +36,7 @@ final class DerivedFile {
     private volatile boolean done;
     private final MemorySegment marker = Arena.ofAuto().allocate(1).fill(MARKER);
     private final IommufdServer server;
+    private final ClientContext owner;
     final Object object;
     private final long clientInode;
     private final Posix posix = new Posix();
@@ -43,8 +44,12 @@ final class DerivedFile {
     /** Whether the object's reference is gone. Guarded by the server lock. */
     private boolean released;
 
-    DerivedFile(IommufdServer server, Object object, int socket, long clientInode) {
+    /**
+     * @param owner the context whose file this is (it stays open while the file does), or null
+     */
+    DerivedFile(IommufdServer server, ClientContext owner, Object object, int socket, long clientInode) {
         this.server = server;
+        this.owner = owner;
         this.object = object;
         this.clientInode = clientInode;
         this.link = new Link(socket, posix);
@@ -207,6 +212,10 @@ final class DerivedFile {
             }
         } catch (ErrnoException e) {
             // the context went first and took the object with it
+        }
+        if (owner != null) {
+            owner.derivedFiles--;
+            server.closeIfUnused(owner);
         }
     }
 

@@ -317,13 +317,21 @@ public final class IommufdServer implements AutoCloseable {
             }
             lock.lock();
             try {
-                if (--ctx.connections == 0) {
-                    contexts.remove(ctx.token);
-                    ctx.close();
-                }
+                ctx.connections--;
+                closeIfUnused(ctx);
             } finally {
                 lock.unlock();
             }
+        }
+    }
+
+    /**
+     * Closes a context nothing names any more: no connection and no derived file (a fault queue or
+     * vEVENTQ fd keeps its context alive, as the kernel's file holds a reference on its ictx). Under the lock.
+     */
+    void closeIfUnused(ClientContext c) {
+        if (c.connections == 0 && c.derivedFiles == 0 && contexts.remove(c.token) != null) {
+            c.close();
         }
     }
 

@@ -97,7 +97,7 @@ class ServerDerivedFileTest {
     private Link open() {
         server = IommufdServer.start(dir.resolve("s"), 64L << 20, null);
         int[] pair = posix.socketPair();
-        DerivedFile file = new DerivedFile(server, events, pair[0], 1);
+        DerivedFile file = new DerivedFile(server, null, events, pair[0], 1);
         file.start();
         client = pair[1];
         return new Link(client, posix);

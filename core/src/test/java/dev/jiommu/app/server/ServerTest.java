@@ -223,6 +223,30 @@ class ServerTest {
     }
 
     @Test
+    void anOpenFaultQueueFdKeepsItsContextAliveAfterTheIommufdCloses() throws InterruptedException {
+        IommufdServer s = server();
+        long token;
+        int faultFd;
+        ServerClient first = new ServerClient(s.socketPath());
+        token = first.open();
+        MemorySegment fault = first.allocate(16);
+        fault.set(JAVA_INT, 0, 16);
+        assertThat(first.ioctl(IoctlNumbers.FAULT_QUEUE_ALLOC, fault)).isZero();
+        faultFd = first.installedFd;
+        first.installedFd = -1; // keep it open past the client's close
+        first.close();
+        // Something that must not happen cannot be awaited: give the server time to see the hang-up.
+        Thread.sleep(300);
+        try (ServerClient later = new ServerClient(s.socketPath())) {
+            assertThat(later.attach(token)).as("the context lives while its fault fd is open").isZero();
+        }
+        try (Posix posix = new Posix()) {
+            posix.close(faultFd);
+        }
+        awaitTrue(() -> s.contextCount() == 0, "the context closes with its last fd");
+    }
+
+    @Test
     void attachToAnUnknownTokenIsEnoent() {
         try (ServerClient client = new ServerClient(server().socketPath())) {
             assertThat(client.attach(12345)).isEqualTo(-Errno.ENOENT.number());
