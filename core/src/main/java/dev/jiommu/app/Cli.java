@@ -8,7 +8,7 @@ import java.io.PrintWriter;
 /** The {@code jiommu} command line: one subcommand per job. */
 @Command(name = "jiommu", mixinStandardHelpOptions = true, versionProvider = Cli.Version.class,
         description = "The IOMMU virtualization stack of the JVM: page tables, emulated IOMMUs, iommufd.",
-        subcommands = {Cli.VersionCommand.class, DemoCommand.class})
+        subcommands = {Cli.VersionCommand.class, DemoCommand.class, ServeCommand.class})
 public final class Cli implements Runnable {
     @CommandLine.Spec
     private CommandLine.Model.CommandSpec spec;

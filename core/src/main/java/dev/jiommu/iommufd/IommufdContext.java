@@ -236,7 +236,9 @@ public final class IommufdContext implements Iommufd {
             if (lengthBytes == 0 || Long.compareUnsigned(lengthBytes, -1L - UserMemory.PAGE_BYTES) > 0) {
                 throw IommufdException.of(Errno.EINVAL, "map length=0x%x: zero or too long", lengthBytes);
             }
-            return mapPages(ioas, flags, new IoptPages(userMemory, userVa, lengthBytes, (flags & MAP_WRITEABLE) != 0,
+            // The pages come from the address space of whoever maps (the kernel's source_mm), which
+            // is not the context's when a forked child inherited the fd.
+            return mapPages(ioas, flags, new IoptPages(userMemory.mappingSource(), userVa, lengthBytes, (flags & MAP_WRITEABLE) != 0,
                     accounting, defaultMode()), lengthBytes, iova, userVa);
         });
     }

@@ -25,6 +25,15 @@ public interface IommufdFile extends AutoCloseable {
     /** {@return the ready bits: {@link #POLLIN}|{@link #POLLRDNORM} when readable, {@link #POLLOUT} when writable} */
     int poll();
 
+    /**
+     * Waits up to {@code timeout} until a read would find something (or the file is closed), without
+     * reading; {@return whether a read would find something} A server uses it to make its client's
+     * fd readable exactly when the file is.
+     */
+    default boolean awaitReadable(Duration timeout) throws InterruptedException {
+        return (poll() & POLLIN) != 0;
+    }
+
     @Override
     void close();
 }

@@ -70,6 +70,21 @@ abstract class QueueFile implements IommufdFile {
     }
 
     @Override
+    public final boolean awaitReadable(Duration timeout) throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        synchronized (monitor) {
+            while (!readableLocked() && !closed) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    return false;
+                }
+                monitor.wait(Math.max(1, left / 1_000_000));
+            }
+            return !closed && readableLocked();
+        }
+    }
+
+    @Override
     public final int write(byte[] buffer) {
         synchronized (monitor) {
             checkOpen();

@@ -63,4 +63,13 @@ public interface UserMemory {
 
     /** {@return the physical memory that backs these pages} */
     PhysicalMemory physicalMemory();
+
+    /**
+     * {@return the address space a mapping made now pins from, later too} (the kernel keeps the
+     * mapping process's mm with its pages). Memory several processes call through (a server's
+     * client and its forked children) answers the calling process's; by default, this one.
+     */
+    default UserMemory mappingSource() {
+        return this;
+    }
 }
