@@ -18,6 +18,8 @@ public final class RegisteredUserMemory implements UserMemory {
     private final PhysicalMemory memory;
     /** Regions by first VA. Guarded by this. */
     private final TreeMap<Long, Region> regions = new TreeMap<>();
+    /** The region the last lookup found (guarded by the monitor; cleared when a region goes). */
+    private Region lastFound;
     private long pinnedPages;
 
     private static final class Region {
@@ -95,6 +97,7 @@ public final class RegisteredUserMemory implements UserMemory {
             }
         }
         regions.remove(va);
+        lastFound = null;
         if (region.adopted) {
             memory.unadopt(region.physicalAddress, region.lengthBytes);
         } else {
@@ -233,12 +236,18 @@ public final class RegisteredUserMemory implements UserMemory {
         pinnedPages += (long) delta * pages;
     }
 
+    /** Callers hold the monitor. Most lookups land in the region of the one before: it is tried first. */
     private Region regionOf(long va) {
+        Region last = lastFound;
+        if (last != null && va >= last.va && va < last.end()) {
+            return last;
+        }
         Map.Entry<Long, Region> e = regions.floorEntry(va);
         if (e == null || va >= e.getValue().end()) {
             return null;
         }
-        return e.getValue();
+        lastFound = e.getValue();
+        return lastFound;
     }
 
     private void checkNewRange(long va, long lengthBytes) {
