@@ -53,9 +53,6 @@ public class AbiDispatchBenchmark {
     private RegisteredUserMemory user;
     private int ioas;
     private int nested;
-    private byte[] mapStruct;
-    private byte[] unmapStruct;
-    private byte[] invalidateStruct;
     private byte[] entries;
 
     @Setup(Level.Trial)
@@ -71,15 +68,15 @@ public class AbiDispatchBenchmark {
         int parent = ctx.hwptAlloc(Iommufd.HWPT_ALLOC_NEST_PARENT, md.idevId(), ioas, Iommufd.HWPT_DATA_NONE, null, 0);
         nested = ctx.hwptAlloc(0, md.idevId(), parent, MockIommuDriver.HWPT_DATA_SELFTEST, new byte[8], 0);
         int flags = Iommufd.MAP_FIXED_IOVA | Iommufd.MAP_READABLE | Iommufd.MAP_WRITEABLE;
-        mapStruct = le(40).putInt(40).putInt(flags).putInt(ioas).putInt(0).putLong(BUFFER_VA).putLong(4096).putLong(IOVA).array();
-        unmapStruct = le(24).putInt(24).putInt(ioas).putLong(IOVA).putLong(4096).array();
+        byte[] mapStruct = le(40).putInt(40).putInt(flags).putInt(ioas).putInt(0).putLong(BUFFER_VA).putLong(4096).putLong(IOVA).array();
+        byte[] unmapStruct = le(24).putInt(24).putInt(ioas).putLong(IOVA).putLong(4096).array();
         ByteBuffer e = le(ENTRIES * 8);
         for (int i = 0; i < ENTRIES; i++) {
             e.putInt(0).putInt(i & 3);
         }
         entries = e.array();
         user.write(ENTRIES_VA, entries);
-        invalidateStruct = le(32).putInt(32).putInt(nested).putLong(ENTRIES_VA).putInt(INVALIDATE_SELFTEST).putInt(8)
+        byte[] invalidateStruct = le(32).putInt(32).putInt(nested).putLong(ENTRIES_VA).putInt(INVALIDATE_SELFTEST).putInt(8)
                 .putInt(ENTRIES).putInt(0).array();
         // Written once: what each call writes back (the fixed IOVA, the length unmapped, entry_num = 64)
         // equals what was there, so the structs stay valid and the loops time the decoder alone.
