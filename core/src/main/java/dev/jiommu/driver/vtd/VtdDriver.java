@@ -10,6 +10,7 @@ import dev.jiommu.hw.vtd.spec.ContextEntry;
 import dev.jiommu.hw.vtd.spec.EcapReg;
 import dev.jiommu.hw.vtd.spec.FaultRecord;
 import dev.jiommu.hw.vtd.spec.InvDesc;
+import dev.jiommu.hw.vtd.spec.PageRequest;
 import dev.jiommu.hw.vtd.spec.PasidDirEntry;
 import dev.jiommu.hw.vtd.spec.PasidEntry;
 import dev.jiommu.hw.vtd.spec.RootEntry;
@@ -23,6 +24,8 @@ import dev.jiommu.iommu.IommuDriver;
 import dev.jiommu.iommu.IommuNestedDomain;
 import dev.jiommu.iommu.IommuPagingDomain;
 import dev.jiommu.iommu.IommuViommu;
+import dev.jiommu.iommu.IopfSink;
+import dev.jiommu.iommu.PageFault;
 import dev.jiommu.iommu.MmioRegistrar;
 import dev.jiommu.iommu.PagingDomainFlags;
 import dev.jiommu.iommu.hwinfo.VtdHwInfo;
@@ -34,6 +37,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * The VT-d host driver (Linux's drivers/iommu/intel): boots a remapping unit through its registers
@@ -88,6 +92,13 @@ public final class VtdDriver implements IommuDriver {
     /** What each device has attached, by PASID (NO_PASID for the RID). Guarded by this. */
     private final Map<VtdDevice, Map<Integer, IommuDomain>> attached = new HashMap<>();
     private final Map<Integer, VtdDevice> devices = new HashMap<>();
+    /** Where each device's page requests go. */
+    private final Map<VtdDevice, IopfSink> sinks = new ConcurrentHashMap<>();
+    /** Page requests of groups whose last request has not come yet, by (rid, PRG index). Guarded by prqLock. */
+    private final Map<Long, List<PageFault>> partialGroups = new HashMap<>();
+    private final Object prqLock = new Object();
+    private long pageRequests;
+    private long pageResponses;
     /** Fault records read from the unit, oldest first (Linux prints them; tests read them). Guarded by faultLog. */
     private final List<FaultRecord> faultLog = new ArrayList<>();
 
@@ -112,6 +123,8 @@ public final class VtdDriver implements IommuDriver {
         irq.connect((address, data) -> {
             if (data == FAULT_VECTOR) {
                 handleFaults();
+            } else if (data == PAGE_REQUEST_VECTOR) {
+                handlePageRequests();
             }
         });
         boot();
@@ -707,6 +720,83 @@ public final class VtdDriver implements IommuDriver {
                 }
             }
             regs.write32(VtdRegs.FSTS, VtdRegs.FSTS_PFO | VtdRegs.FSTS_IQE | VtdRegs.FSTS_ICE | VtdRegs.FSTS_ITE);
+        }
+    }
+
+    // ---- page requests ------------------------------------------------------------------------
+
+    @Override
+    public void faultSink(IommuDevice device, IopfSink sink) {
+        VtdDevice dev = checkDevice(device);
+        if (sink == null) {
+            sinks.remove(dev);
+        } else {
+            sinks.put(dev, sink);
+        }
+    }
+
+    /**
+     * The page request interrupt (intel_prq_report and prq_event_thread): take every descriptor
+     * between PQH and PQT, move PQH, clear PPR (and PRO once drained), then hand each completed
+     * group to its device's sink outside every driver lock.
+     */
+    private void handlePageRequests() {
+        record Ready(VtdDevice device, int pasid, List<PageFault> group, int rid) {
+        }
+        List<Ready> ready = new ArrayList<>();
+        synchronized (prqLock) {
+            long size = 4096L << PRQ_ORDER;
+            long head = regs.read64(VtdRegs.PQH) % size;
+            long tail = regs.read64(VtdRegs.PQT) % size;
+            while (head != tail) {
+                PageRequest pr = new PageRequest(memory.read64(prq + head), memory.read64(prq + head + 8));
+                head = (head + PageRequest.SIZE_BYTES) % size;
+                pageRequests++;
+                VtdDevice dev = devices.get(pr.rid());
+                int pasid = pr.pasidPresent() ? pr.pasid() : NO_PASID;
+                if (!pr.read() && !pr.write()) {
+                    continue; // a stop marker: nothing to answer
+                }
+                int perm = (pr.read() ? PageFault.PERM_READ : 0) | (pr.write() ? PageFault.PERM_WRITE : 0)
+                        | (pr.exec() ? PageFault.PERM_EXEC : 0) | (pr.privileged() ? PageFault.PERM_PRIV : 0);
+                long key = ((long) pr.rid() << 32) | pr.prgIndex();
+                List<PageFault> group = partialGroups.computeIfAbsent(key, k -> new ArrayList<>());
+                group.add(new PageFault(pasid, pr.prgIndex(), perm, pr.address(), pr.lastInGroup()));
+                if (pr.lastInGroup()) {
+                    partialGroups.remove(key);
+                    ready.add(new Ready(dev, pasid, group, pr.rid()));
+                }
+            }
+            regs.write64(VtdRegs.PQH, head);
+            regs.write32(VtdRegs.PRS, VtdRegs.PRS_PPR | VtdRegs.PRS_PRO);
+        }
+        for (Ready r : ready) {
+            IopfSink sink = r.device() == null ? null : sinks.get(r.device());
+            if (sink != null) {
+                sink.report(r.pasid(), r.group());
+            } else {
+                respond(r.rid(), r.pasid(), r.group().getLast().grpid(), InvDesc.RESPONSE_INVALID);
+            }
+        }
+    }
+
+    @Override
+    public void pageResponse(IommuDevice device, int pasid, int grpid, int code) {
+        VtdDevice dev = checkDevice(device);
+        respond(dev.rid(), pasid, grpid, code == 0 ? InvDesc.RESPONSE_SUCCESS : InvDesc.RESPONSE_INVALID);
+    }
+
+    private void respond(int rid, int pasid, int grpid, int code) {
+        synchronized (prqLock) {
+            pageResponses++;
+        }
+        queue.submit(List.of(InvDesc.pageGroupResponse(rid, pasid != NO_PASID, pasid == NO_PASID ? 0 : pasid, code, grpid)));
+    }
+
+    /** {@return page requests read and page responses sent so far} */
+    public long[] pageRequestCounters() {
+        synchronized (prqLock) {
+            return new long[] {pageRequests, pageResponses};
         }
     }
 
