@@ -14,7 +14,7 @@ import java.lang.foreign.MemorySegment;
  * becomes a page request, the device waits for the page group response, and retries.
  *
  * <p>Commands run on the caller's thread; one command at a time per device (synchronize outside
- * to share a device between threads). Counters may be read at any time.
+ * to share a device between threads).
  */
 public final class DmaTestDevice implements DeviceEndpoint {
     /** {@link #compare} found a difference. */
@@ -52,14 +52,15 @@ public final class DmaTestDevice implements DeviceEndpoint {
     private int nextPrg;
     private int awaitedPrg = -1;
     private int responseCode = -1;
-    // Counters.
-    private volatile long commands;
-    private volatile long bytes;
-    private volatile long faults;
-    private volatile long pageRequests;
-    private volatile long retries;
-    private volatile long atcInvalidations;
-    private volatile long atcFills;
+    // Counters: plain fields, written by the command thread (ATC ones under the IOMMU's lock), so
+    // DMA pays no fence for them; read them from that thread or after it stopped.
+    private long commands;
+    private long bytes;
+    private long faults;
+    private long pageRequests;
+    private long retries;
+    private long atcInvalidations;
+    private long atcFills;
 
     /**
      * @param translator the IOMMU this device is behind (a {@link PciIommuPort} for ATS or PRI)

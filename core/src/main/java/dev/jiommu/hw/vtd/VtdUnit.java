@@ -528,6 +528,20 @@ public final class VtdUnit implements MmioRegisters, InterruptLine, PciIommuPort
         return r;
     }
 
+    /**
+     * Translates one request the way {@link #dma} does (recording a fault), without the access;
+     * {@return the physical address, or the negated fault reason}
+     */
+    public long translate(int requesterId, int pasid, long iova, int access) {
+        lock.lock();
+        try {
+            int r = translateLocked(requesterId, pasid, iova, access, true);
+            return r == 0 ? translation.pa : -r;
+        } finally {
+            unlock();
+        }
+    }
+
     @Override
     public int dma(int requesterId, int pasid, long iova, long lengthBytes, int access, DmaOp op) {
         lock.lock();
