@@ -60,6 +60,22 @@ public final class TagCache<V> {
         }
     }
 
+    /** {@return the entry tagged (a, b), or null, counting nothing (for owners that probe several tags per lookup)} */
+    @SuppressWarnings("unchecked")
+    public V find(long a, long b) {
+        int i = hash(a, b) & mask;
+        while (true) {
+            Object v = values[i];
+            if (v == null) {
+                return null;
+            }
+            if (tag1[i] == a && tag2[i] == b) {
+                return (V) v;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
     /** Inserts or replaces the entry tagged (a, b), evicting another one when full. */
     public void put(long a, long b, V value) {
         if (value == null) {

@@ -32,11 +32,12 @@ import dev.jiommu.pt.format.X86_64;
 final class VtdTranslation {
     /* Implementation notes
      *
-     * IOTLB entries are tagged (DID << 32 | PASID + 1, IOVA page number) and describe the whole
-     * leaf that translated (base, size), so an invalidation drops every entry whose leaf overlaps
-     * its range: a page-selective invalidation of one 4 KiB page inside a 2 MiB leaf drops the 2 MiB
-     * translation, and a range covering a whole 2 MiB or 1 GiB leaf drops it too. Lookups go by 4 KiB
-     * page, so a large leaf may fill several entries, all with the same leaf.
+     * IOTLB entries are tagged (DID << 32 | PASID + 1, IOVA >> size << 2 | size code) and describe
+     * the whole leaf that translated (base, size): one entry per 4 KiB, 2 MiB or 1 GiB leaf, as
+     * hardware holds large pages. A lookup probes the 4 KiB tag, then 2 MiB, then 1 GiB. An
+     * invalidation drops every entry whose leaf overlaps its range: a page-selective invalidation
+     * of one 4 KiB page inside a 2 MiB leaf drops the 2 MiB translation, and a range covering a
+     * whole 2 MiB or 1 GiB leaf drops it too.
      *
      * Faults are never cached (caching mode's negative entries are not modelled), and pass-through
      * needs no IOTLB entry. There are no paging-structure caches: every miss walks from the root.
@@ -160,6 +161,8 @@ final class VtdTranslation {
     final TagCache<IotlbEntry> iotlb;
     long walks;
     long tableReads;
+    long iotlbHits;
+    long iotlbMisses;
 
     // ---- result of the last translate ----
     /** Physical address of the request's first byte. */
@@ -214,10 +217,12 @@ final class VtdTranslation {
             if (c.tt == ContextEntry.TT_PASS_THROUGH) {
                 return identity(iova);
             }
-            IotlbEntry e = iotlb.get((long) c.did << 32, iova >>> 12);
+            IotlbEntry e = lookup((long) c.did << 32, iova);
             if (e != null && usable(e, access)) {
+                iotlbHits++;
                 return hit(e, iova);
             }
+            iotlbMisses++;
             WalkStatus st = walker.walk(c.ss, c.slptptr, iova, access, 0, walk);
             count(walk);
             if (st != WalkStatus.OK) {
@@ -252,10 +257,12 @@ final class VtdTranslation {
         if (!priv) {
             access &= ~Access.PRIV;
         }
-        IotlbEntry e = iotlb.get(((long) pc.did << 32) | (p + 1), iova >>> 12);
+        IotlbEntry e = lookup(((long) pc.did << 32) | (p + 1), iova);
         if (e != null && usable(e, access)) {
+            iotlbHits++;
             return hit(e, iova);
         }
+        iotlbMisses++;
         int ssFlags = pc.ssade ? PageTableWalker.UPDATE_ACCESSED | PageTableWalker.UPDATE_DIRTY : 0;
         switch (pc.pgtt) {
             case PasidEntry.PGTT_SECOND_STAGE -> {
@@ -292,6 +299,22 @@ final class VtdTranslation {
         return r == 0 ? ctx : null;
     }
 
+    /** {@return the IOTLB entry translating {@code iova} for {@code tag}: the 4 KiB, 2 MiB or 1 GiB leaf's} */
+    private IotlbEntry lookup(long tag, long iova) {
+        IotlbEntry e = iotlb.find(tag, (iova >>> 12) << 2);
+        if (e == null) {
+            e = iotlb.find(tag, (iova >>> 21) << 2 | 1);
+            if (e == null) {
+                e = iotlb.find(tag, (iova >>> 30) << 2 | 2);
+            }
+        }
+        return e;
+    }
+
+    private static long pageTag(long iova, int shift) {
+        return shift >= 30 ? (iova >>> 30) << 2 | 2 : shift >= 21 ? (iova >>> 21) << 2 | 1 : (iova >>> 12) << 2;
+    }
+
     private static boolean usable(IotlbEntry e, int access) {
         int required = Access.requiredPerms(access);
         return (required & ~e.perms) == 0 && ((access & Access.WRITE) == 0 || e.writeReady);
@@ -319,7 +342,13 @@ final class VtdTranslation {
         long base = iova & -(1L << shift);
         long paBase = outputAddress - (iova - base);
         IotlbEntry e = new IotlbEntry(did, pasid, kind, base, shift, paBase, grantedPerms, writeReady);
-        iotlb.put(((long) did << 32) | (pasid + 1), iova >>> 12, e);
+        long tag = ((long) did << 32) | (pasid + 1);
+        // A fill follows a miss: whatever the three tags of this address hold is unusable (a read-only
+        // or not-yet-dirty leaf), so it makes way, even when the new leaf has another size.
+        iotlb.remove(tag, (iova >>> 12) << 2);
+        iotlb.remove(tag, (iova >>> 21) << 2 | 1);
+        iotlb.remove(tag, (iova >>> 30) << 2 | 2);
+        iotlb.put(tag, pageTag(iova, shift), e);
         return hit(e, iova);
     }
 

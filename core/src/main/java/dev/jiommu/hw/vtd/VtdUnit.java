@@ -653,7 +653,7 @@ public final class VtdUnit implements MmioRegisters, InterruptLine, PciIommuPort
         lock.lock();
         try {
             VtdTranslation t = translation;
-            return new VtdStats(t.iotlb.hits(), t.iotlb.misses(), t.iotlb.size(), t.iotlb.evictions(), t.contextCache.hits(),
+            return new VtdStats(t.iotlbHits, t.iotlbMisses, t.iotlb.size(), t.iotlb.evictions(), t.contextCache.hits(),
                     t.contextCache.misses(), t.pasidCache.hits(), t.pasidCache.misses(), t.walks, t.tableReads, faultsRecorded,
                     faultsSuppressed, faultsLost, descriptors, invalidatedEntries, pageRequests, pageResponses, queueErrors);
         } finally {

@@ -163,6 +163,23 @@ class VtdScenarioTest {
         }
     }
 
+    @Test
+    void aLargeLeafIsOneIotlbEntry() {
+        try (VtdTestBed bed = VtdTestBed.legacy()) {
+            PageTable ss = new PageTable(new VtdSecondStage(4), bed.memory);
+            long pa = bed.memory.allocate(1L << 21, 1L << 21);
+            ss.map(0x20_0000, pa, 1L << 21, Prot.READ_WRITE);
+            bed.legacyContext(RID, ss.rootAddress(), ContextEntry.TT_UNTRANSLATED, 2, DID);
+            for (int i = 0; i < 512; i += 7) {
+                assertThat(bed.unit.translate(RID, Translator.NO_PASID, 0x20_0000 + i * 4096L + 8, Access.READ)).isEqualTo(pa + i * 4096L + 8);
+            }
+            VtdStats stats = bed.unit.stats();
+            assertThat(stats.walks()).isEqualTo(1);
+            assertThat(stats.iotlbEntries()).isEqualTo(1);
+            assertThat(stats.iotlbMisses()).isEqualTo(1);
+        }
+    }
+
     // ---- scalable mode ----
 
     @Test
