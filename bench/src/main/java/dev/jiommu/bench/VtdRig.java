@@ -54,9 +54,9 @@ final class VtdRig implements AutoCloseable {
         memory.write64(table, pe.q0());
     }
 
-    /** RID_PASID translates through a 4-level second stage (4 KiB pages). */
-    void secondStage(int unused, boolean ssade) {
-        PageTable ss = new PageTable(new VtdSecondStage(4), memory, 1L << 12);
+    /** RID_PASID translates through a 4-level second stage, with leaves of {@code pageBytes} (4 KiB or 2 MiB). */
+    void secondStage(long pageBytes, boolean ssade) {
+        PageTable ss = new PageTable(new VtdSecondStage(4), memory, (1L << 12) | pageBytes);
         ss.map(IOVA, dataPa, pages * 4096L, Prot.READ_WRITE);
         pasidEntry(PasidEntry.of(PasidEntry.q0(ss.rootAddress(), 2, PasidEntry.PGTT_SECOND_STAGE, ssade), DID, 0));
     }

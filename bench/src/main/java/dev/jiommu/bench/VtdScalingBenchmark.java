@@ -49,7 +49,7 @@ public class VtdScalingBenchmark {
             rigs = new VtdRig[units];
             for (int i = 0; i < units; i++) {
                 rigs[i] = new VtdRig(VtdConfig.scalable(), 32);
-                rigs[i].secondStage(0, false);
+                rigs[i].secondStage(4096, false);
             }
             nextDevice.set(0);
         }

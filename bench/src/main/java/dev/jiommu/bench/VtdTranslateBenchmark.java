@@ -48,7 +48,7 @@ public class VtdTranslateBenchmark {
         @Setup(Level.Trial)
         public void setUp() {
             rig = new VtdRig(VtdConfig.scalable(), 16);
-            rig.secondStage(0, false);
+            rig.secondStage(4096, false);
             iova = VtdRig.IOVA + 0x123;
             rig.expect(rig.unit.translate(VtdRig.RID, -1, iova, Access.READ), rig.dataPa + 0x123);
         }
@@ -66,7 +66,7 @@ public class VtdTranslateBenchmark {
         @Setup(Level.Trial)
         public void setUp() {
             rig = new VtdRig(VtdConfig.scalable(64, 256, 256), MISS_PAGES);
-            rig.secondStage(0, false);
+            rig.secondStage(4096, false);
             for (int i = 0; i < MISS_PAGES; i++) {
                 rig.expect(rig.unit.translate(VtdRig.RID, -1, VtdRig.IOVA + i * 4096L, Access.READ), rig.dataPa + i * 4096L);
             }

@@ -164,6 +164,14 @@ final class VtdTranslation {
     long iotlbHits;
     long iotlbMisses;
 
+    // ---- the last requester's resolved structures (valid until a context or PASID invalidation) ----
+    private int memoSid = -1;
+    private int memoPasid;
+    private int memoEffectivePasid;
+    private boolean memoFpd;
+    private Ctx memoCtx;
+    private PasidCtx memoPc;
+
     // ---- result of the last translate ----
     /** Physical address of the request's first byte. */
     long pa;
@@ -197,23 +205,66 @@ final class VtdTranslation {
      * @param scalable  whether the root table is a scalable-mode one
      */
     int translate(long rootTable, boolean scalable, int sid, int pasid, long iova, int access) {
-        fpd = false;
         faultPasid = pasid;
-        Ctx c = contextCache.get(sid, 0);
-        if (c == null) {
-            int r = scalable ? loadScalableContext(rootTable, sid) : loadLegacyContext(rootTable, sid);
-            if (r != 0) {
-                ctx = null;
-                return r;
+        Ctx c;
+        PasidCtx pc;
+        int p;
+        if (sid == memoSid && pasid == memoPasid) {
+            // The last requester's structures, as held in the unit's last-used register.
+            c = memoCtx;
+            pc = memoPc;
+            p = memoEffectivePasid;
+            fpd = memoFpd;
+            ctx = c;
+            contextCache.recordHit();
+            if (pc != null) {
+                pasidCache.recordHit();
             }
-            c = ctx;
+        } else {
+            fpd = false;
+            c = contextCache.get(sid, 0);
+            if (c == null) {
+                int r = scalable ? loadScalableContext(rootTable, sid) : loadLegacyContext(rootTable, sid);
+                if (r != 0) {
+                    ctx = null;
+                    return r;
+                }
+                c = ctx;
+            }
+            ctx = c;
+            fpd = c.fpd;
+            pc = null;
+            p = -1;
+            if (!c.scalable) {
+                if (pasid != Translator.NO_PASID) {
+                    return FaultReason.TRANSLATION_TYPE_BLOCKED.code();
+                }
+            } else {
+                p = pasid == Translator.NO_PASID ? c.ridPasid : pasid;
+                if (pasid != Translator.NO_PASID && !c.paside) {
+                    return FaultReason.SM_PASIDE_CLEAR.code();
+                }
+                if (Long.compareUnsigned(p, c.pasidLimit) >= 0) {
+                    return FaultReason.SM_PASID_BEYOND_PDTS.code();
+                }
+                pc = pasidCache.get(sid, p);
+                if (pc == null) {
+                    int r = loadPasidEntry(c, sid, p);
+                    if (r != 0) {
+                        return r;
+                    }
+                    pc = loadedPasid;
+                }
+                fpd |= pc.fpd;
+            }
+            memoSid = sid;
+            memoPasid = pasid;
+            memoCtx = c;
+            memoPc = pc;
+            memoEffectivePasid = p;
+            memoFpd = fpd;
         }
-        ctx = c;
-        fpd = c.fpd;
-        if (!c.scalable) {
-            if (pasid != Translator.NO_PASID) {
-                return FaultReason.TRANSLATION_TYPE_BLOCKED.code();
-            }
+        if (pc == null) {
             if (c.tt == ContextEntry.TT_PASS_THROUGH) {
                 return identity(iova);
             }
@@ -230,23 +281,6 @@ final class VtdTranslation {
             }
             return fill(c.did, -1, KIND_SS, iova, walk.outputAddress(), walk.leafShift(), walk.perms(), true);
         }
-        int p = pasid == Translator.NO_PASID ? c.ridPasid : pasid;
-        faultPasid = pasid;
-        if (pasid != Translator.NO_PASID && !c.paside) {
-            return FaultReason.SM_PASIDE_CLEAR.code();
-        }
-        if (Long.compareUnsigned(p, c.pasidLimit) >= 0) {
-            return FaultReason.SM_PASID_BEYOND_PDTS.code();
-        }
-        PasidCtx pc = pasidCache.get(sid, p);
-        if (pc == null) {
-            int r = loadPasidEntry(c, sid, p);
-            if (r != 0) {
-                return r;
-            }
-            pc = loadedPasid;
-        }
-        fpd |= pc.fpd;
         if (pc.pgtt == PasidEntry.PGTT_PASS_THROUGH) {
             return identity(iova);
         }
@@ -287,6 +321,21 @@ final class VtdTranslation {
                 return nested(pc, p, iova, access, ssFlags);
             }
         }
+    }
+
+    /** Forgets the last requester's structures: any context or PASID invalidation may have changed them. */
+    void forgetLastRequester() {
+        memoSid = -1;
+        memoCtx = null;
+        memoPc = null;
+    }
+
+    /** Drops every cached structure and translation (SRTP with CAP.ESRTPS). */
+    void clearAll() {
+        contextCache.clear();
+        pasidCache.clear();
+        iotlb.clear();
+        forgetLastRequester();
     }
 
     /** {@return the context of {@code sid} (cached or loaded), or null when it faults} */
@@ -666,6 +715,7 @@ final class VtdTranslation {
 
     /** Context-cache invalidation (descriptor type 1 or CCMD); {@return the entries dropped} */
     int invalidateContext(int granularity, int did, int sid, int functionMask) {
+        forgetLastRequester();
         return switch (granularity) {
             case InvDesc.G_GLOBAL -> {
                 int n = contextCache.size();
@@ -712,6 +762,7 @@ final class VtdTranslation {
 
     /** PASID-cache invalidation (type 7). */
     int invalidatePasidCache(int granularity, int did, int pasid) {
+        forgetLastRequester();
         return switch (granularity) {
             case InvDesc.PCG_DOMAIN -> pasidCache.removeIf(pc -> pc.did == did);
             case InvDesc.PCG_PASID -> pasidCache.removeIf(pc -> pc.did == did && pc.pasid == pasid);

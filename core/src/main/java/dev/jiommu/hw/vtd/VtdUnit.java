@@ -278,9 +278,7 @@ public final class VtdUnit implements MmioRegisters, InterruptLine, PciIommuPort
             scalableRoot = (rtaddr & VtdRegs.RTADDR_SMT) != 0 && config.ecap().scalableMode();
             status |= GSTS_RTPS;
             if ((config.cap().raw() & CapReg.ESRTPS) != 0) {
-                translation.contextCache.clear();
-                translation.pasidCache.clear();
-                translation.iotlb.clear();
+                translation.clearAll();
             }
         }
         if ((value & VtdRegs.GCMD_SIRTP) != 0) {
