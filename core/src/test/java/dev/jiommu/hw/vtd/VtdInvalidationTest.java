@@ -294,6 +294,51 @@ class VtdInvalidationTest {
     }
 
     @Test
+    void pasidBasedDeviceTlbInvalidationDropsOnlyThatPasid() {
+        try (VtdTestBed bed = VtdTestBed.scalable()) {
+            PageTable fs = new PageTable(new X86_64(4, true), bed.memory);
+            long pa = bed.memory.allocate(2 * 4096, 4096);
+            fs.map(0x7000_0000L, pa, 2 * 4096, Prot.READ_WRITE);
+            long dir = bed.scalableContext(RID, ScalableContextEntry.PASIDE | ScalableContextEntry.DTE);
+            for (int pasid : new int[] {9, 10}) {
+                bed.pasidEntry(dir, pasid, PasidEntry.of(PasidEntry.q0(0, 0, PasidEntry.PGTT_FIRST_STAGE, false), DID,
+                        PasidEntry.q2(fs.rootAddress(), 0, 0)));
+            }
+            DmaTestDevice dev = new DmaTestDevice("ats", PciRequesterId.of(RID), bed.memory, bed.unit, DmaTestDevice.Options.ats(64), 1 << 16);
+            assertThat(dev.read(9, 0x7000_0000L, 0, 2 * 4096)).isZero();
+            assertThat(dev.read(10, 0x7000_0000L, 0, 2 * 4096)).isZero();
+            assertThat(dev.atcSize()).isEqualTo(4);
+            bed.submit(InvDesc.pasidDeviceTlb(RID, 9, false, 0x7000_0000L, 0));
+            assertThat(dev.atcSize()).as("one page of PASID 9").isEqualTo(3);
+            bed.submit(InvDesc.pasidDeviceTlb(RID, 0, true, 0x7000_1000L, 0));
+            assertThat(dev.atcSize()).as("that page of every PASID").isEqualTo(1);
+            assertThat(dev.atcFills()).isEqualTo(4);
+        }
+    }
+
+    @Test
+    void pasidCacheDomainAndGlobalInvalidation() {
+        try (VtdTestBed bed = VtdTestBed.scalable()) {
+            SsFixture f = new SsFixture(bed);
+            assertThat(f.readable(0x10_0000)).isTrue();
+            long dir = pasidDirOf(bed);
+            bed.pasidEntry(dir, 0, PasidEntry.of(0, 0, 0)); // cleared without telling the hardware
+            assertThat(f.readable(0x10_0000)).isTrue();
+            bed.submit(InvDesc.pasidCache(InvDesc.PCG_DOMAIN, DID + 1, 0));
+            assertThat(f.readable(0x10_0000)).isTrue();
+            bed.submit(InvDesc.pasidCache(InvDesc.PCG_DOMAIN, DID, 0));
+            assertThat(f.readable(0x10_0000)).isFalse();
+        }
+        try (VtdTestBed bed = VtdTestBed.scalable()) {
+            SsFixture f = new SsFixture(bed);
+            assertThat(f.readable(0x10_0000)).isTrue();
+            bed.pasidEntry(pasidDirOf(bed), 0, PasidEntry.of(0, 0, 0));
+            bed.submit(InvDesc.pasidCache(InvDesc.PCG_GLOBAL, 0, 0));
+            assertThat(f.readable(0x10_0000)).isFalse();
+        }
+    }
+
+    @Test
     void atsIsRefusedWithoutDeviceTlbInTheContext() {
         try (VtdTestBed bed = VtdTestBed.legacy()) {
             SsFixture f = new SsFixture(bed);
