@@ -60,11 +60,6 @@ public final class TagCache<V> {
         }
     }
 
-    /** Counts a hit its owner served from a copy of an entry (a last-used register in front of the cache). */
-    public void recordHit() {
-        hits++;
-    }
-
     /** {@return the entry tagged (a, b), or null, counting nothing (for owners that probe several tags per lookup)} */
     @SuppressWarnings("unchecked")
     public V find(long a, long b) {

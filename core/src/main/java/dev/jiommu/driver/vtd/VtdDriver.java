@@ -424,7 +424,8 @@ public final class VtdDriver implements IommuDriver {
         if (domain.driver() != this) {
             throw ErrnoException.of(Errno.EINVAL, "attach %s: the domain belongs to %s", device.name(), domain.driver().name());
         }
-        if (pasid != NO_PASID && (pasid < 0 || dev.pasidBits() == 0 || pasid >= 1 << dev.pasidBits())) {
+        // PASID 0 is the RID_PASID: the RID's own entry (Linux's IOMMU_NO_PASID).
+        if (pasid != NO_PASID && (pasid <= 0 || dev.pasidBits() == 0 || pasid >= 1 << dev.pasidBits())) {
             throw ErrnoException.of(Errno.EINVAL, "attach %s: pasid %d beyond its %d PASID bits", device.name(), pasid, dev.pasidBits());
         }
         if (domain instanceof VtdPagingDomain paging && (paging.flags() & PagingDomainFlags.DIRTY_TRACKING) != 0 && !dev.dirtyTrackingCapable()) {

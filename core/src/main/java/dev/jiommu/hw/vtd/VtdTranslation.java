@@ -163,6 +163,8 @@ final class VtdTranslation {
     long tableReads;
     long iotlbHits;
     long iotlbMisses;
+    /** Translations served by the last-requester register: each a context-cache hit (and a PASID-cache hit when scalable). */
+    long lastRequesterHits;
 
     // ---- the last requester's resolved structures (valid until a context or PASID invalidation) ----
     private int memoSid = -1;
@@ -216,10 +218,7 @@ final class VtdTranslation {
             p = memoEffectivePasid;
             fpd = memoFpd;
             ctx = c;
-            contextCache.recordHit();
-            if (pc != null) {
-                pasidCache.recordHit();
-            }
+            lastRequesterHits++;
         } else {
             fpd = false;
             c = contextCache.get(sid, 0);

@@ -651,8 +651,10 @@ public final class VtdUnit implements MmioRegisters, InterruptLine, PciIommuPort
         lock.lock();
         try {
             VtdTranslation t = translation;
-            return new VtdStats(t.iotlbHits, t.iotlbMisses, t.iotlb.size(), t.iotlb.evictions(), t.contextCache.hits(),
-                    t.contextCache.misses(), t.pasidCache.hits(), t.pasidCache.misses(), t.walks, t.tableReads, faultsRecorded,
+            long memo = t.lastRequesterHits;
+            long pasidMemo = scalableRoot ? memo : 0;
+            return new VtdStats(t.iotlbHits, t.iotlbMisses, t.iotlb.size(), t.iotlb.evictions(), t.contextCache.hits() + memo,
+                    t.contextCache.misses(), t.pasidCache.hits() + pasidMemo, t.pasidCache.misses(), t.walks, t.tableReads, faultsRecorded,
                     faultsSuppressed, faultsLost, descriptors, invalidatedEntries, pageRequests, pageResponses, queueErrors);
         } finally {
             unlock();

@@ -169,6 +169,7 @@ class VtdIommufdTest {
             assertThat(d.dma().fill(77, 0x10_0000, 64, (byte) 5)).isZero();
             assertThat(f.user.read(USER_VA, 64)).containsOnly(5);
             assertThat(d.dma().fill(78, 0x10_0000, 64, (byte) 6)).isEqualTo(FaultReason.PASID_ENTRY_NOT_PRESENT.code());
+            assertErrno(Errno.EINVAL, () -> f.ctx.attachDevice(d.devId(), 0, hwpt));
             f.ctx.detachDevice(d.devId(), 77);
             assertThat(d.dma().fill(77, 0x10_0000, 64, (byte) 6)).isEqualTo(FaultReason.PASID_ENTRY_NOT_PRESENT.code());
             assertThat(f.user.read(USER_VA, 64)).containsOnly(5);
