@@ -163,26 +163,31 @@ public final class DmaTestDevice implements DeviceEndpoint {
 
     private int run(int pasid, long iova, long lengthBytes, int access, DmaOp op) {
         commands++;
-        int r;
-        int attempt = 0;
-        while (true) {
-            r = atc == null ? translator.dma(rid.rid(), pasid, iova, lengthBytes, access, op)
-                    : port.atsDma(rid.rid(), pasid, iova, lengthBytes, access, this, op);
-            if (r == 0 || !options.pri() || attempt >= options.maxRetries()) {
-                break;
-            }
-            attempt++;
-            int answered = requestPage(pasid, failedIova(pasid, iova, lengthBytes, access), access);
-            if (answered != 0) {
-                r = PAGE_REQUEST_FAILED;
-                break;
-            }
-            retries++;
+        int r = atc == null ? translator.dma(rid.rid(), pasid, iova, lengthBytes, access, op)
+                : port.atsDma(rid.rid(), pasid, iova, lengthBytes, access, this, op);
+        if (r != 0 && options.pri()) {
+            r = retryAfterPageRequests(pasid, iova, lengthBytes, access, op);
         }
         if (r == 0) {
             bytes += lengthBytes;
         } else {
             faults++;
+        }
+        return r;
+    }
+
+    /** PRI: asks for the page the device-TLB lacks, waits for the response, retries; up to maxRetries times. */
+    private int retryAfterPageRequests(int pasid, long iova, long lengthBytes, int access, DmaOp op) {
+        int r = -1;
+        for (int attempt = 0; attempt < options.maxRetries(); attempt++) {
+            if (requestPage(pasid, failedIova(pasid, iova, lengthBytes, access), access) != 0) {
+                return PAGE_REQUEST_FAILED;
+            }
+            retries++;
+            r = port.atsDma(rid.rid(), pasid, iova, lengthBytes, access, this, op);
+            if (r == 0) {
+                return 0;
+            }
         }
         return r;
     }

@@ -7,6 +7,7 @@ import dev.jiommu.hw.MmioRegisters;
 import dev.jiommu.hw.MsiSink;
 import dev.jiommu.hw.PageRequestStatus;
 import dev.jiommu.hw.PciIommuPort;
+import dev.jiommu.hw.UnitLock;
 import dev.jiommu.hw.vtd.spec.CapReg;
 import dev.jiommu.hw.vtd.spec.EcapReg;
 import dev.jiommu.hw.vtd.spec.FaultRecord;
@@ -21,16 +22,16 @@ import dev.jiommu.pt.PageTableFormat;
 
 import java.util.HashMap;
 import java.util.Map;
-import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * An emulated Intel VT-d remapping unit: the register page (software's only door), the
  * invalidation queue, fault recording, the page request queue, and DMA translation through
  * {@link VtdTranslation} and its caches.
  *
- * <p>Locking: one lock per unit guards registers, caches and queues. DMA translates and performs
- * its access under it ({@link Translator}); interrupts are signalled after it is released. Lock
- * order: unit lock, then an endpoint's own monitor (page responses, device-TLB invalidation).
+ * <p>Locking: one {@link UnitLock} per unit (not reentrant) guards registers, caches and queues.
+ * DMA translates and performs its access under it ({@link dev.jiommu.hw.Translator}); interrupts are
+ * signalled after it is released. Lock order: unit lock, then an endpoint's own monitor (page
+ * responses, device-TLB invalidation).
  */
 public final class VtdUnit implements MmioRegisters, InterruptLine, PciIommuPort {
     /* Implementation notes
@@ -53,7 +54,7 @@ public final class VtdUnit implements MmioRegisters, InterruptLine, PciIommuPort
     private final String name;
     private final VtdConfig config;
     private final PhysicalMemory memory;
-    private final ReentrantLock lock = new ReentrantLock();
+    private final UnitLock lock = new UnitLock();
     /** Guarded by lock. */
     private final long[] regs = new long[VtdRegs.SIZE_BYTES / 8];
     private final VtdTranslation translation;
@@ -318,7 +319,7 @@ public final class VtdUnit implements MmioRegisters, InterruptLine, PciIommuPort
     }
 
     private void unlock() {
-        if (pendingIrqs == 0 || lock.getHoldCount() != 1) {
+        if (pendingIrqs == 0) {
             lock.unlock();
             return;
         }
