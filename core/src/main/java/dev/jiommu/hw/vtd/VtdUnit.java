@@ -545,15 +545,35 @@ public final class VtdUnit implements MmioRegisters, InterruptLine, PciIommuPort
     public int dma(int requesterId, int pasid, long iova, long lengthBytes, int access, DmaOp op) {
         lock.lock();
         try {
+            // Every page is translated (and may fault) on its own; pages that land physically
+            // contiguous go to the device's access as one piece, as a DMA engine bursts them.
             long done = 0;
+            long pieceOffset = 0;
+            long piecePa = 0;
+            long pieceBytes = 0;
             while (done < lengthBytes) {
                 int r = translateLocked(requesterId, pasid, iova + done, access, true);
                 if (r != 0) {
+                    if (pieceBytes > 0) {
+                        op.access(piecePa, pieceOffset, pieceBytes);
+                    }
                     return r;
                 }
                 long n = Math.min(lengthBytes - done, translation.bytesLeftInPage);
-                op.access(translation.pa, done, n);
+                if (pieceBytes > 0 && translation.pa == piecePa + pieceBytes) {
+                    pieceBytes += n;
+                } else {
+                    if (pieceBytes > 0) {
+                        op.access(piecePa, pieceOffset, pieceBytes);
+                    }
+                    pieceOffset = done;
+                    piecePa = translation.pa;
+                    pieceBytes = n;
+                }
                 done += n;
+            }
+            if (pieceBytes > 0) {
+                op.access(piecePa, pieceOffset, pieceBytes);
             }
             return OK;
         } finally {

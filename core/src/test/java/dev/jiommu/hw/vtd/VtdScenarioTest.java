@@ -164,6 +164,24 @@ class VtdScenarioTest {
     }
 
     @Test
+    void physicallyContiguousPagesReachTheDeviceAsOnePieceAndAFaultEndsTheBurst() {
+        try (VtdTestBed bed = VtdTestBed.legacy()) {
+            PageTable ss = new PageTable(new VtdSecondStage(4), bed.memory, 1L << 12);
+            long pa = bed.memory.allocate(8 * 4096, 4096);
+            ss.map(0x10_0000, pa, 4 * 4096, Prot.READ_WRITE);                 // contiguous
+            ss.map(0x10_4000, pa + 6 * 4096, 4096, Prot.READ_WRITE);          // elsewhere
+            ss.map(0x10_5000, pa + 7 * 4096, 4096, Prot.READ_WRITE);          // follows it
+            bed.legacyContext(RID, ss.rootAddress(), ContextEntry.TT_UNTRANSLATED, 2, DID);
+            java.util.List<long[]> pieces = new java.util.ArrayList<>();
+            int r = bed.unit.dma(RID, Translator.NO_PASID, 0x10_0800, 7 * 4096, Access.READ, (p, o, l) -> pieces.add(new long[] {p, o, l}));
+            assertThat(r).isEqualTo(FaultReason.READ.code());
+            assertThat(pieces).containsExactly(new long[] {pa + 0x800, 0, 4 * 4096 - 0x800},
+                    new long[] {pa + 6 * 4096, 4 * 4096 - 0x800, 2 * 4096});
+            assertThat(bed.unit.stats().walks()).as("every page translated on its own").isEqualTo(7);
+        }
+    }
+
+    @Test
     void aLargeLeafIsOneIotlbEntry() {
         try (VtdTestBed bed = VtdTestBed.legacy()) {
             PageTable ss = new PageTable(new VtdSecondStage(4), bed.memory);
