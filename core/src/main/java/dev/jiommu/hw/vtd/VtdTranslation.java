@@ -173,6 +173,9 @@ final class VtdTranslation {
     private boolean memoFpd;
     private Ctx memoCtx;
     private PasidCtx memoPc;
+    /** The IOTLB tag of the last requester's translations, or {@link #NO_TAG} (pass-through). */
+    private long memoIotlbTag = NO_TAG;
+    private static final long NO_TAG = -1L;
 
     // ---- result of the last translate ----
     /** Physical address of the request's first byte. */
@@ -207,6 +210,23 @@ final class VtdTranslation {
      * @param scalable  whether the root table is a scalable-mode one
      */
     int translate(long rootTable, boolean scalable, int sid, int pasid, long iova, int access) {
+        // The hit path, kept small so that it inlines into the DMA loop: the last requester again,
+        // a user request, and a 4 KiB IOTLB entry that allows it.
+        if (sid == memoSid && pasid == memoPasid && memoIotlbTag != NO_TAG && (access & Access.PRIV) == 0) {
+            IotlbEntry e = iotlb.find(memoIotlbTag, (iova >>> 12) << 2);
+            if (e != null && usable(e, access)) {
+                faultPasid = pasid;
+                fpd = memoFpd;
+                ctx = memoCtx;
+                lastRequesterHits++;
+                iotlbHits++;
+                return hit(e, iova);
+            }
+        }
+        return translateFully(rootTable, scalable, sid, pasid, iova, access);
+    }
+
+    private int translateFully(long rootTable, boolean scalable, int sid, int pasid, long iova, int access) {
         faultPasid = pasid;
         Ctx c;
         PasidCtx pc;
@@ -262,6 +282,11 @@ final class VtdTranslation {
             memoPc = pc;
             memoEffectivePasid = p;
             memoFpd = fpd;
+            if (pc == null) {
+                memoIotlbTag = c.tt == ContextEntry.TT_PASS_THROUGH ? NO_TAG : (long) c.did << 32;
+            } else {
+                memoIotlbTag = pc.pgtt == PasidEntry.PGTT_PASS_THROUGH ? NO_TAG : ((long) pc.did << 32) | (p + 1);
+            }
         }
         if (pc == null) {
             if (c.tt == ContextEntry.TT_PASS_THROUGH) {
@@ -325,6 +350,7 @@ final class VtdTranslation {
     /** Forgets the last requester's structures: any context or PASID invalidation may have changed them. */
     void forgetLastRequester() {
         memoSid = -1;
+        memoIotlbTag = NO_TAG;
         memoCtx = null;
         memoPc = null;
     }
