@@ -145,9 +145,10 @@ final class VtdDemo {
             }
             out.printf("  DMA write of %d KiB at guest IOVA 0x%x: status %d, every page landed in its guest page: %s%n",
                     data.length >> 10, GUEST_IOVA, status, landed);
-            out.printf("    %d nested walks, %.1f table reads each (4 first-stage levels x (stage-2 walk + 1) + the final stage-2 walk;%n"
-                    + "    guest RAM sits in 2 MiB stage-2 pages, so 19 per page; root, context, PASID dir and entry once)%n",
-                    after.walks() - before.walks(), (double) (after.tableReads() - before.tableReads()) / (after.walks() - before.walks()));
+            out.printf("    %d nested walks, %d table reads: the first walks the stage 2 for each first-stage table page,%n"
+                    + "    the others find those translations in the nested walk cache (%d hits)%n",
+                    after.walks() - before.walks(), after.tableReads() - before.tableReads(),
+                    after.nestedWalkCacheHits() - before.nestedWalkCacheHits());
             ok &= landed;
 
             // ---- the guest remaps a page: stale until HWPT_INVALIDATE ----

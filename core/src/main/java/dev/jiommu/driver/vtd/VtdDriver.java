@@ -565,14 +565,20 @@ public final class VtdDriver implements IommuDriver {
     private record VtdDomainTag(int did, boolean firstStage) {
     }
 
+    /**
+     * {@return the DID whose caches a PASID-entry change must flush, and whether a PASID-based IOTLB
+     * flush does it (first stage) or a domain IOTLB flush must (second stage and nested, whose
+     * stage-2 side, nested walk caches included, only a type-2 flush reaches), as Linux's
+     * intel_pasid_tear_down_entry picks}
+     */
     private static VtdDomainTag tag(IommuDomain domain, PasidEntry pe) {
         if (domain instanceof VtdPagingDomain p) {
             return new VtdDomainTag(p.did, p.firstStage);
         }
         if (domain instanceof VtdNestedDomain n) {
-            return new VtdDomainTag(n.did, true);
+            return new VtdDomainTag(n.did, false);
         }
-        return new VtdDomainTag(pe.did(), pe.pgtt() != PasidEntry.PGTT_SECOND_STAGE);
+        return new VtdDomainTag(pe.did(), pe.pgtt() == PasidEntry.PGTT_FIRST_STAGE || pe.pgtt() == PasidEntry.PGTT_PASS_THROUGH);
     }
 
     // ---- cache flushes ------------------------------------------------------------------------

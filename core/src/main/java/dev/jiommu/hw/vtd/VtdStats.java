@@ -6,14 +6,16 @@ package dev.jiommu.hw.vtd;
  */
 public record VtdStats(long iotlbHits, long iotlbMisses, int iotlbEntries, long iotlbEvictions, long contextHits, long contextMisses,
         long pasidHits, long pasidMisses, long walks, long tableReads, long faultsRecorded, long faultsSuppressed, long faultsLost,
-        long descriptors, long invalidatedEntries, long pageRequests, long pageResponses, long queueErrors) {
+        long descriptors, long invalidatedEntries, long pageRequests, long pageResponses, long queueErrors,
+        long nestedWalkCacheHits) {
 
     @Override
     public String toString() {
         return String.format("iotlb hits=%d misses=%d entries=%d evictions=%d | context hits=%d misses=%d | pasid hits=%d misses=%d | "
                         + "walks=%d tableReads=%d | faults recorded=%d suppressed=%d lost=%d | descriptors=%d invalidated=%d | "
-                        + "pageRequests=%d pageResponses=%d queueErrors=%d",
+                        + "pageRequests=%d pageResponses=%d queueErrors=%d | nestedWalkCacheHits=%d",
                 iotlbHits, iotlbMisses, iotlbEntries, iotlbEvictions, contextHits, contextMisses, pasidHits, pasidMisses, walks, tableReads,
-                faultsRecorded, faultsSuppressed, faultsLost, descriptors, invalidatedEntries, pageRequests, pageResponses, queueErrors);
+                faultsRecorded, faultsSuppressed, faultsLost, descriptors, invalidatedEntries, pageRequests, pageResponses, queueErrors,
+                nestedWalkCacheHits);
     }
 }

@@ -40,7 +40,9 @@ final class VtdTranslation {
      * whole 2 MiB or 1 GiB leaf drops it too.
      *
      * Faults are never cached (caching mode's negative entries are not modelled), and pass-through
-     * needs no IOTLB entry. There are no paging-structure caches: every miss walks from the root.
+     * needs no IOTLB entry. The one paging-structure cache is the nested one (stage-2 translations
+     * of first-stage table pages), where a miss would otherwise cost 24 reads; first- and
+     * second-stage walks otherwise start from their root.
      */
 
     static final int KIND_SS = 0;
@@ -159,6 +161,14 @@ final class VtdTranslation {
     final TagCache<Ctx> contextCache;
     final TagCache<PasidCtx> pasidCache;
     final TagCache<IotlbEntry> iotlb;
+    /**
+     * The nested paging-structure cache: the stage-2 translation of a first-stage table page,
+     * tagged (nested DID, GPA page) and holding {host page, stage-2 writable, DID}. Dropped by IOTLB
+     * invalidations of the DID (any granularity: hardware may drop more than asked), never by
+     * PASID-based ones, which concern the first stage only.
+     */
+    final TagCache<long[]> nestedWalkCache;
+    long nestedWalkCacheHits;
     long walks;
     long tableReads;
     long iotlbHits;
@@ -201,6 +211,7 @@ final class VtdTranslation {
         this.contextCache = new TagCache<>(config.contextCacheEntries());
         this.pasidCache = new TagCache<>(config.pasidCacheEntries());
         this.iotlb = new TagCache<>(config.iotlbEntries());
+        this.nestedWalkCache = new TagCache<>(Math.max(16, config.iotlbEntries() / 4));
     }
 
     /**
@@ -360,6 +371,7 @@ final class VtdTranslation {
         contextCache.clear();
         pasidCache.clear();
         iotlb.clear();
+        nestedWalkCache.clear();
         forgetLastRequester();
     }
 
@@ -620,18 +632,28 @@ final class VtdTranslation {
             long tableGpa = pc.fsptptr;
             while (true) {
                 long slotGpa = tableGpa + ((long) fs.index(iova, level) << 3);
-                WalkStatus st = walker.walk(ss, pc.ssptptr, slotGpa, Access.READ, ssFlags & PageTableWalker.UPDATE_ACCESSED, s2);
-                tableReads += s2.tableReads();
-                if (st != WalkStatus.OK) {
-                    return switch (st) {
-                        case ADDRESS_SIZE -> FaultReason.NESTED_FS_BEYOND_MGAW.code();
-                        case NOT_PRESENT, PERMISSION -> FaultReason.NESTED_FS_READ_BLOCKED.code();
-                        case RESERVED_BITS, SKIPPED_BITS_NONZERO -> FaultReason.SS_ENTRY_RESERVED.code();
-                        default -> FaultReason.SS_ENTRY_ACCESS.code();
-                    };
+                long slot;
+                boolean s2Writable;
+                long[] cached = nestedWalkCache.find(pc.did, slotGpa >>> 12);
+                if (cached != null) {
+                    nestedWalkCacheHits++;
+                    slot = cached[0] + (slotGpa & 0xfff);
+                    s2Writable = cached[1] != 0;
+                } else {
+                    WalkStatus st = walker.walk(ss, pc.ssptptr, slotGpa, Access.READ, ssFlags & PageTableWalker.UPDATE_ACCESSED, s2);
+                    tableReads += s2.tableReads();
+                    if (st != WalkStatus.OK) {
+                        return switch (st) {
+                            case ADDRESS_SIZE -> FaultReason.NESTED_FS_BEYOND_MGAW.code();
+                            case NOT_PRESENT, PERMISSION -> FaultReason.NESTED_FS_READ_BLOCKED.code();
+                            case RESERVED_BITS, SKIPPED_BITS_NONZERO -> FaultReason.SS_ENTRY_RESERVED.code();
+                            default -> FaultReason.SS_ENTRY_ACCESS.code();
+                        };
+                    }
+                    slot = s2.outputAddress();
+                    s2Writable = (s2.perms() & PageTableFormat.PERM_WRITE) != 0;
+                    nestedWalkCache.put(pc.did, slotGpa >>> 12, new long[] {slot & ~0xfffL, s2Writable ? 1 : 0, pc.did});
                 }
-                long slot = s2.outputAddress();
-                boolean s2Writable = (s2.perms() & PageTableFormat.PERM_WRITE) != 0;
                 long entry;
                 try {
                     entry = memory.read64(slot);
@@ -680,7 +702,7 @@ final class VtdTranslation {
                 }
                 int fsShift = fs.leafShift(updated, level);
                 long gpa = fs.leafAddress(updated, level) + (iova & ((1L << fsShift) - 1));
-                st = walker.walk(ss, pc.ssptptr, gpa, access & ~Access.PRIV, ssFlags, s2);
+                WalkStatus st = walker.walk(ss, pc.ssptptr, gpa, access & ~Access.PRIV, ssFlags, s2);
                 tableReads += s2.tableReads();
                 if (st != WalkStatus.OK) {
                     return ssReason(st);
@@ -763,16 +785,18 @@ final class VtdTranslation {
      */
     int invalidateIotlb(int granularity, int did, long address, int am) {
         if (granularity == InvDesc.G_GLOBAL) {
-            int n = iotlb.size();
+            int n = iotlb.size() + nestedWalkCache.size();
             iotlb.clear();
+            nestedWalkCache.clear();
             return n;
         }
+        int walkEntries = nestedWalkCache.removeIf(w -> w[2] == did);
         if (granularity == InvDesc.G_DOMAIN) {
-            return iotlb.removeIf(e -> e.did == did);
+            return walkEntries + iotlb.removeIf(e -> e.did == did);
         }
         long first = address & -(1L << (am + 12));
         long last = first + (1L << (am + 12)) - 1;
-        return iotlb.removeIf(e -> e.did == did && (e.kind != KIND_SS || e.overlaps(first, last)));
+        return walkEntries + iotlb.removeIf(e -> e.did == did && (e.kind != KIND_SS || e.overlaps(first, last)));
     }
 
     /** PASID-based IOTLB invalidation (type 6): first-stage and nested entries only. */

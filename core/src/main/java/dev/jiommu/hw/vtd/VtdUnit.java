@@ -676,7 +676,8 @@ public final class VtdUnit implements MmioRegisters, InterruptLine, PciIommuPort
             long pasidMemo = scalableRoot ? memo : 0;
             return new VtdStats(t.iotlbHits, t.iotlbMisses, t.iotlb.size(), t.iotlb.evictions(), t.contextCache.hits() + memo,
                     t.contextCache.misses(), t.pasidCache.hits() + pasidMemo, t.pasidCache.misses(), t.walks, t.tableReads, faultsRecorded,
-                    faultsSuppressed, faultsLost, descriptors, invalidatedEntries, pageRequests, pageResponses, queueErrors);
+                    faultsSuppressed, faultsLost, descriptors, invalidatedEntries, pageRequests, pageResponses, queueErrors,
+                    t.nestedWalkCacheHits);
         } finally {
             unlock();
         }

@@ -273,6 +273,23 @@ class VtdInvalidationTest {
     }
 
     @Test
+    void nestedWalkCacheKeepsAStaleStageTwoTablePageUntilTheDomainsIotlbInvalidation() {
+        try (VtdTestBed bed = VtdTestBed.scalable()) {
+            VtdScenarioTest.Nested n = new VtdScenarioTest.Nested(bed, 0x5555_0000_0000L, 2, false);
+            DmaTestDevice dev = bed.device(RID);
+            assertThat(dev.read(4, 0x5555_0000_0000L, 0, 8)).isZero();
+            // The stage 2 drops the first stage's root page; a new page of the same first stage
+            // still walks through the cached stage-2 translation of that table page.
+            n.ss.unmap(n.fsRootGpa, 4096);
+            assertThat(dev.read(4, 0x5555_0000_1000L, 0, 8)).as("stale nested walk cache").isZero();
+            bed.submit(InvDesc.pasidIotlb(InvDesc.PG_PASID, DID, 4, 0, 0, false));
+            assertThat(dev.read(4, 0x5555_0000_1000L, 0, 8)).as("type 6 leaves the stage-2 side").isZero();
+            bed.submit(InvDesc.iotlb(InvDesc.G_DEVICE_OR_PAGE, DID, n.fsRootGpa, 0, false));
+            assertThat(dev.read(4, 0x5555_0000_1000L, 0, 8)).isEqualTo(FaultReason.NESTED_FS_READ_BLOCKED.code());
+        }
+    }
+
+    @Test
     void deviceTlbInvalidationReachesTheDevice() {
         try (VtdTestBed bed = VtdTestBed.legacy()) {
             PageTable ss = new PageTable(new VtdSecondStage(4), bed.memory);

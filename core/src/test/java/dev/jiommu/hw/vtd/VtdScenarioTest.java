@@ -5,6 +5,7 @@ import dev.jiommu.hw.Translator;
 import dev.jiommu.hw.vtd.spec.ContextEntry;
 import dev.jiommu.hw.vtd.spec.FaultReason;
 import dev.jiommu.hw.vtd.spec.FaultRecord;
+import dev.jiommu.hw.vtd.spec.InvDesc;
 import dev.jiommu.hw.vtd.spec.PasidEntry;
 import dev.jiommu.hw.vtd.spec.ScalableContextEntry;
 import dev.jiommu.hw.vtd.spec.VtdRegs;
@@ -349,9 +350,12 @@ class VtdScenarioTest {
             load(dev, data);
             assertThat(dev.write(4, 0x5555_0000_0000L, 0, data.length)).isZero();
             assertThat(bed.memory.readBytes(n.dataPa, data.length)).isEqualTo(data);
-            // 4 pages, each 4 × (4 + 1) + 4 = 24 reads, plus root, context, PASID dir and entry once
+            // The first page: 4 × (4 + 1) + 4 = 24 reads, plus root, context, PASID dir and entry once.
+            // The next three share the first stage's table pages, whose stage-2 translations the
+            // nested walk cache now holds: 4 + 4 reads each.
             VtdStats stats = bed.unit.stats();
-            assertThat(stats.tableReads()).isEqualTo(4 * 24 + 4);
+            assertThat(stats.tableReads()).isEqualTo(24 + 4 + 3 * 8);
+            assertThat(stats.nestedWalkCacheHits()).isEqualTo(3 * 4);
         }
     }
 
@@ -363,8 +367,9 @@ class VtdScenarioTest {
             // the data GPA's stage-2 mapping goes away: final-stage SS fault
             n.ss.unmap(n.dataGpa + 4096, 4096);
             assertThat(dev.read(4, 0x5555_0000_1000L, 0, 8)).isEqualTo(FaultReason.SS_PERMISSION.code());
-            // the FS root's stage-2 mapping goes away: nested read-blocked fault
+            // the FS root's stage-2 mapping goes away (and the nested walk cache learns it): nested read-blocked fault
             n.ss.unmap(n.fsRootGpa, 4096);
+            bed.submit(InvDesc.iotlb(InvDesc.G_DOMAIN, DID, 0, 0, false));
             assertThat(dev.read(4, 0x6666_0000_0000L, 0, 8)).isEqualTo(FaultReason.NESTED_FS_READ_BLOCKED.code());
             assertThat(bed.takeFaults()).extracting(FaultRecord::reason)
                     .containsExactlyInAnyOrder(FaultReason.SS_PERMISSION, FaultReason.NESTED_FS_READ_BLOCKED);
