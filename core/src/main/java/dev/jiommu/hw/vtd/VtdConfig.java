@@ -11,8 +11,11 @@ import dev.jiommu.hw.vtd.spec.VtdRegs;
  * @param iotlbEntries        IOTLB size (final translations, tagged DID + PASID + page)
  * @param contextCacheEntries context-cache size (tagged by source id)
  * @param pasidCacheEntries   PASID-cache size (tagged by source id + PASID, carrying the DID)
+ * @param nestedWalkCacheEntries nested paging-structure cache size (stage-2 translations of
+ *                            first-stage table pages); 0 for none, so every nested miss walks fully
  */
-public record VtdConfig(CapReg cap, EcapReg ecap, int iotlbEntries, int contextCacheEntries, int pasidCacheEntries) {
+public record VtdConfig(CapReg cap, EcapReg ecap, int iotlbEntries, int contextCacheEntries, int pasidCacheEntries,
+                        int nestedWalkCacheEntries) {
     /** QEMU's FRCD offset 0x220 in 16-byte units, as CAP.FRO. */
     public static final int FRO_UNITS = VtdRegs.FRCD / 16;
     /** QEMU's IVA offset 0xf0 in 16-byte units, as ECAP.IRO. */
@@ -21,6 +24,9 @@ public record VtdConfig(CapReg cap, EcapReg ecap, int iotlbEntries, int contextC
     public VtdConfig {
         if (cap.faultRecordingOffset() != VtdRegs.FRCD || ecap.iotlbRegisterOffset() != VtdRegs.IVA) {
             throw new IllegalArgumentException("this model places FRCD at 0x220 and IVA at 0xf0");
+        }
+        if (nestedWalkCacheEntries < 0) {
+            throw new IllegalArgumentException("nestedWalkCacheEntries " + nestedWalkCacheEntries);
         }
         if (cap.faultRecordCount() > 8) {
             throw new IllegalArgumentException("at most 8 fault recording registers fit below 0x2a0");
@@ -45,7 +51,7 @@ public record VtdConfig(CapReg cap, EcapReg ecap, int iotlbEntries, int contextC
         CapReg cap = CapReg.of(6, CapReg.SAGAW_39, 39, FRO_UNITS, 0, 18,
                 CapReg.PSI | CapReg.SLLPS_2M | CapReg.SLLPS_1G | CapReg.DWD | CapReg.DRD);
         EcapReg ecap = EcapReg.of(IRO_UNITS, 0, EcapReg.QI | EcapReg.IR | EcapReg.MHMV_15 | EcapReg.PT | (eim ? EcapReg.EIM : 0));
-        return new VtdConfig(cap, ecap, 4096, 256, 256);
+        return new VtdConfig(cap, ecap, 4096, 256, 256, 1024);
     }
 
     /**
@@ -63,17 +69,22 @@ public record VtdConfig(CapReg cap, EcapReg ecap, int iotlbEntries, int contextC
         EcapReg ecap = EcapReg.of(IRO_UNITS, 20, EcapReg.C | EcapReg.QI | EcapReg.DT | EcapReg.IR | EcapReg.MHMV_15 | EcapReg.PT
                 | EcapReg.SC | EcapReg.NEST | EcapReg.PRS | EcapReg.SRS | EcapReg.PASID | EcapReg.PDS | EcapReg.SMTS
                 | EcapReg.SSADS | EcapReg.SSTS | EcapReg.FSTS | EcapReg.SMPWC);
-        return new VtdConfig(cap, ecap, iotlbEntries, contextCacheEntries, pasidCacheEntries);
+        return new VtdConfig(cap, ecap, iotlbEntries, contextCacheEntries, pasidCacheEntries, Math.max(16, iotlbEntries / 4));
     }
 
     /** {@return this configuration with caching mode (CAP.CM) on or off} */
     public VtdConfig withCachingMode(boolean on) {
         return new VtdConfig(new CapReg(on ? cap.raw() | CapReg.CM : cap.raw() & ~CapReg.CM), ecap, iotlbEntries, contextCacheEntries,
-                pasidCacheEntries);
+                pasidCacheEntries, nestedWalkCacheEntries);
     }
 
     /** {@return this configuration with other cache sizes} */
     public VtdConfig withCacheSizes(int iotlb, int context, int pasid) {
-        return new VtdConfig(cap, ecap, iotlb, context, pasid);
+        return new VtdConfig(cap, ecap, iotlb, context, pasid, nestedWalkCacheEntries);
+    }
+
+    /** {@return this configuration with a nested walk cache of {@code entries} (0: none)} */
+    public VtdConfig withNestedWalkCache(int entries) {
+        return new VtdConfig(cap, ecap, iotlbEntries, contextCacheEntries, pasidCacheEntries, entries);
     }
 }

@@ -211,7 +211,7 @@ final class VtdTranslation {
         this.contextCache = new TagCache<>(config.contextCacheEntries());
         this.pasidCache = new TagCache<>(config.pasidCacheEntries());
         this.iotlb = new TagCache<>(config.iotlbEntries());
-        this.nestedWalkCache = new TagCache<>(Math.max(16, config.iotlbEntries() / 4));
+        this.nestedWalkCache = config.nestedWalkCacheEntries() > 0 ? new TagCache<>(config.nestedWalkCacheEntries()) : null;
     }
 
     /**
@@ -371,7 +371,9 @@ final class VtdTranslation {
         contextCache.clear();
         pasidCache.clear();
         iotlb.clear();
-        nestedWalkCache.clear();
+        if (nestedWalkCache != null) {
+            nestedWalkCache.clear();
+        }
         forgetLastRequester();
     }
 
@@ -634,7 +636,7 @@ final class VtdTranslation {
                 long slotGpa = tableGpa + ((long) fs.index(iova, level) << 3);
                 long slot;
                 boolean s2Writable;
-                long[] cached = nestedWalkCache.find(pc.did, slotGpa >>> 12);
+                long[] cached = nestedWalkCache == null ? null : nestedWalkCache.find(pc.did, slotGpa >>> 12);
                 if (cached != null) {
                     nestedWalkCacheHits++;
                     slot = cached[0] + (slotGpa & 0xfff);
@@ -652,7 +654,9 @@ final class VtdTranslation {
                     }
                     slot = s2.outputAddress();
                     s2Writable = (s2.perms() & PageTableFormat.PERM_WRITE) != 0;
-                    nestedWalkCache.put(pc.did, slotGpa >>> 12, new long[] {slot & ~0xfffL, s2Writable ? 1 : 0, pc.did});
+                    if (nestedWalkCache != null) {
+                        nestedWalkCache.put(pc.did, slotGpa >>> 12, new long[] {slot & ~0xfffL, s2Writable ? 1 : 0, pc.did});
+                    }
                 }
                 long entry;
                 try {
@@ -785,12 +789,14 @@ final class VtdTranslation {
      */
     int invalidateIotlb(int granularity, int did, long address, int am) {
         if (granularity == InvDesc.G_GLOBAL) {
-            int n = iotlb.size() + nestedWalkCache.size();
+            int n = iotlb.size() + (nestedWalkCache == null ? 0 : nestedWalkCache.size());
             iotlb.clear();
-            nestedWalkCache.clear();
+            if (nestedWalkCache != null) {
+                nestedWalkCache.clear();
+            }
             return n;
         }
-        int walkEntries = nestedWalkCache.removeIf(w -> w[2] == did);
+        int walkEntries = nestedWalkCache == null ? 0 : nestedWalkCache.removeIf(w -> w[2] == did);
         if (granularity == InvDesc.G_DOMAIN) {
             return walkEntries + iotlb.removeIf(e -> e.did == did);
         }

@@ -360,6 +360,19 @@ class VtdScenarioTest {
     }
 
     @Test
+    void withoutTheNestedWalkCacheEveryMissWalksBothStagesFully() {
+        try (VtdTestBed bed = new VtdTestBed(VtdConfig.scalable().withNestedWalkCache(0), true)) {
+            Nested n = new Nested(bed, 0x5555_0000_0000L, 4, false);
+            DmaTestDevice dev = bed.device(RID);
+            assertThat(dev.fill(4, 0x5555_0000_0000L, 4 * 4096, (byte) 1)).isZero();
+            assertThat(bed.memory.readBytes(n.dataPa, 4 * 4096)).containsOnly(1);
+            // 4 pages, each 4 × (4 + 1) + 4 = 24 reads, plus root, context, PASID dir and entry once
+            assertThat(bed.unit.stats().tableReads()).isEqualTo(4 * 24 + 4);
+            assertThat(bed.unit.stats().nestedWalkCacheHits()).isZero();
+        }
+    }
+
+    @Test
     void nestedFaultsNameTheStage() {
         try (VtdTestBed bed = VtdTestBed.scalable()) {
             Nested n = new Nested(bed, 0x5555_0000_0000L, 2, false);
