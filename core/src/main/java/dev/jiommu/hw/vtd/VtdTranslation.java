@@ -39,7 +39,8 @@ final class VtdTranslation {
      * of one 4 KiB page inside a 2 MiB leaf drops the 2 MiB translation, and a range covering a
      * whole 2 MiB or 1 GiB leaf drops it too.
      *
-     * Faults are never cached (caching mode's negative entries are not modelled), and pass-through
+     * Faults are not cached, except not-present second-stage entries under caching mode (CAP.CM),
+     * as hardware may; pass-through
      * needs no IOTLB entry. The one paging-structure cache is the nested one (stage-2 translations
      * of first-stage table pages), where a miss would otherwise cost 24 reads; first- and
      * second-stage walks otherwise start from their root.
@@ -131,8 +132,14 @@ final class VtdTranslation {
         final int perms;
         /** Writes may use the entry: the leaf is already dirty, or nothing tracks dirtiness. */
         final boolean writeReady;
+        /** A cached not-present second-stage translation (caching mode only): the page faults until invalidated. */
+        final boolean negative;
 
         IotlbEntry(int did, int pasid, int kind, long iovaBase, int shift, long paBase, int perms, boolean writeReady) {
+            this(did, pasid, kind, iovaBase, shift, paBase, perms, writeReady, false);
+        }
+
+        IotlbEntry(int did, int pasid, int kind, long iovaBase, int shift, long paBase, int perms, boolean writeReady, boolean negative) {
             this.did = did;
             this.pasid = pasid;
             this.kind = kind;
@@ -141,6 +148,7 @@ final class VtdTranslation {
             this.paBase = paBase;
             this.perms = perms;
             this.writeReady = writeReady;
+            this.negative = negative;
         }
 
         boolean overlaps(long first, long last) {
@@ -308,10 +316,15 @@ final class VtdTranslation {
                 iotlbHits++;
                 return hit(e, iova);
             }
+            if (e != null && e.negative) {
+                iotlbHits++;
+                return legacyReason(WalkStatus.NOT_PRESENT, access);
+            }
             iotlbMisses++;
             WalkStatus st = walker.walk(c.ss, c.slptptr, iova, access, 0, walk);
             count(walk);
             if (st != WalkStatus.OK) {
+                cacheNotPresent(st, c.did, -1, iova);
                 return legacyReason(st, access);
             }
             return fill(c.did, -1, KIND_SS, iova, walk.outputAddress(), walk.leafShift(), walk.perms(), true);
@@ -331,6 +344,10 @@ final class VtdTranslation {
             iotlbHits++;
             return hit(e, iova);
         }
+        if (e != null && e.negative) {
+            iotlbHits++;
+            return ssReason(WalkStatus.NOT_PRESENT);
+        }
         iotlbMisses++;
         int ssFlags = pc.ssade ? PageTableWalker.UPDATE_ACCESSED | PageTableWalker.UPDATE_DIRTY : 0;
         switch (pc.pgtt) {
@@ -338,6 +355,7 @@ final class VtdTranslation {
                 WalkStatus st = walker.walk(pc.ss, pc.ssptptr, iova, access, ssFlags, walk);
                 count(walk);
                 if (st != WalkStatus.OK) {
+                    cacheNotPresent(st, pc.did, p, iova);
                     return ssReason(st);
                 }
                 boolean ready = !pc.ssade || pc.ss.dirty(walk.entry());
@@ -438,6 +456,20 @@ final class VtdTranslation {
         iotlb.remove(tag, (iova >>> 30) << 2 | 2);
         iotlb.put(tag, pageTag(iova, shift), e);
         return hit(e, iova);
+    }
+
+    /**
+     * Caching mode (CAP.CM) lets hardware cache not-present second-stage entries: the page then
+     * faults until software invalidates it, which is why a driver must flush after every map under
+     * CM. First-stage not-present entries are never cached (VT-d 4.1 §6.1).
+     */
+    private void cacheNotPresent(WalkStatus st, int did, int pasid, long iova) {
+        if (st != WalkStatus.NOT_PRESENT || !config.cap().cachingMode()) {
+            return;
+        }
+        long base = iova & ~0xfffL;
+        long tag = ((long) did << 32) | (pasid + 1);
+        iotlb.put(tag, (iova >>> 12) << 2, new IotlbEntry(did, pasid, KIND_SS, base, 12, 0, 0, false, true));
     }
 
     private void count(WalkResult r) {

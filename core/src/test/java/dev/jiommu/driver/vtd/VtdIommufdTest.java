@@ -124,6 +124,24 @@ class VtdIommufdTest {
         }
     }
 
+    /** Under caching mode the unit caches not-present entries: the driver flushes after each map (iotlb_sync_map). */
+    @ParameterizedTest(name = "scalable={0}")
+    @ValueSource(booleans = {false, true})
+    void cachingModeMapsAreVisibleBecauseTheDriverFlushes(boolean scalable) {
+        try (VtdIommufdFixture f = new VtdIommufdFixture(config(scalable).withCachingMode(true))) {
+            VtdIommufdFixture.Dev d = f.device(RID);
+            int ioas = f.ctx.ioasAlloc();
+            f.ctx.ioasMap(ioas, RW, USER_VA, 4096, 0x10_0000);
+            f.ctx.attachDevice(d.devId(), IommuDriver.NO_PASID, ioas);
+            assertThat(d.dma().read(Translator.NO_PASID, 0x10_1000, 0, 8)).isNotZero();
+            long before = f.unit.stats().descriptors();
+            f.ctx.ioasMap(ioas, RW, USER_VA + 4096, 4096, 0x10_1000);
+            assertThat(f.unit.stats().descriptors()).as("a flush after the map").isGreaterThan(before);
+            assertThat(d.dma().fill(Translator.NO_PASID, 0x10_1000, 8, (byte) 7)).isZero();
+            assertThat(f.user.read(USER_VA + 4096, 8)).containsOnly(7);
+        }
+    }
+
     @ParameterizedTest(name = "scalable={0}")
     @ValueSource(booleans = {false, true})
     void replaceSwitchesTheDeviceToTheNewTable(boolean scalable) {

@@ -396,6 +396,25 @@ class VtdInvalidationTest {
         }
     }
 
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void cachingModeCachesNotPresentEntriesUntilInvalidated(boolean scalable) {
+        try (VtdTestBed bed = new VtdTestBed(VtdConfig.scalable().withCachingMode(true), scalable)) {
+            SsFixture f = new SsFixture(bed);
+            assertThat(f.readable(0x20_0000)).isFalse();
+            f.ss.map(0x20_0000, f.pa, 4096, Prot.READ_WRITE);
+            assertThat(f.readable(0x20_0000)).as("the not-present entry is cached under CM").isFalse();
+            bed.submit(InvDesc.iotlb(InvDesc.G_DEVICE_OR_PAGE, DID, 0x20_0000, 0, false));
+            assertThat(f.readable(0x20_0000)).isTrue();
+        }
+        try (VtdTestBed bed = new VtdTestBed(VtdConfig.scalable(), scalable)) {
+            SsFixture f = new SsFixture(bed);
+            assertThat(f.readable(0x20_0000)).isFalse();
+            f.ss.map(0x20_0000, f.pa, 4096, Prot.READ_WRITE);
+            assertThat(f.readable(0x20_0000)).as("without CM nothing not-present is cached").isTrue();
+        }
+    }
+
     @Test
     void boundedIotlbEvictsButStaysCorrect() {
         try (VtdTestBed bed = new VtdTestBed(VtdConfig.scalable(8, 4, 4), false)) {
