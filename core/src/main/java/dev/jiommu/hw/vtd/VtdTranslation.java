@@ -103,9 +103,12 @@ final class VtdTranslation {
         final PageTableFormat fs;
         final long fsptptr;
         final boolean sre;
+        /** Write-protect enable: supervisor writes honour the first stage's R/W bit. */
+        final boolean wpe;
 
         PasidCtx(int sid, int pasid, int did, int pgtt, boolean fpd, PageTableFormat ss, long ssptptr, boolean ssade, PageTableFormat fs,
-                long fsptptr, boolean sre) {
+                long fsptptr, boolean sre, boolean wpe) {
+            this.wpe = wpe;
             this.sid = sid;
             this.pasid = pasid;
             this.did = did;
@@ -365,6 +368,10 @@ final class VtdTranslation {
                 WalkStatus st = walker.walk(pc.fs, pc.fsptptr, iova, access,
                         PageTableWalker.UPDATE_ACCESSED | PageTableWalker.UPDATE_DIRTY, walk);
                 count(walk);
+                if (st == WalkStatus.PERMISSION && priv && !pc.wpe && (access & Access.WRITE) != 0
+                        && (Access.requiredPerms(access) & ~walk.perms()) == PageTableFormat.PERM_WRITE) {
+                    return supervisorWriteWithoutWriteProtect(pc, iova, access);
+                }
                 if (st != WalkStatus.OK) {
                     return fsReason(st, walk.perms(), access);
                 }
@@ -374,6 +381,27 @@ final class VtdTranslation {
                 return nested(pc, p, iova, access, ssFlags);
             }
         }
+    }
+
+    /**
+     * A supervisor write to a read-only first-stage page with WPE clear: allowed, as with CR0.WP = 0
+     * on the CPU. The page is walked as a read, its D bit set, and the translation not cached, so
+     * a user write never finds a writable entry for it.
+     */
+    private int supervisorWriteWithoutWriteProtect(PasidCtx pc, long iova, int access) {
+        WalkStatus st = walker.walk(pc.fs, pc.fsptptr, iova, access & ~Access.WRITE,
+                PageTableWalker.UPDATE_ACCESSED | PageTableWalker.UPDATE_DIRTY, walk);
+        count(walk);
+        if (st != WalkStatus.OK) {
+            return fsReason(st, walk.perms(), access);
+        }
+        long leaf = walk.entry();
+        memory.compareAndSet64(walk.entryAddress(), leaf, pc.fs.dirtyEntry(leaf));
+        long offset = iova & ((1L << walk.leafShift()) - 1);
+        pa = walk.outputAddress();
+        bytesLeftInPage = (1L << walk.leafShift()) - offset;
+        perms = walk.perms() | PageTableFormat.PERM_WRITE;
+        return 0;
     }
 
     /** Forgets the last requester's structures: any context or PASID invalidation may have changed them. */
@@ -635,7 +663,7 @@ final class VtdTranslation {
         if (pe.did() >= (1 << config.cap().domainIdBits())) {
             return FaultReason.PASID_ENTRY_INVALID.code();
         }
-        loadedPasid = new PasidCtx(sid, pasid, pe.did(), pgtt, fpd, ss, pe.ssptptr(), pe.ssade(), fs, pe.fsptptr(), pe.sre());
+        loadedPasid = new PasidCtx(sid, pasid, pe.did(), pgtt, fpd, ss, pe.ssptptr(), pe.ssade(), fs, pe.fsptptr(), pe.sre(), pe.wpe());
         pasidCache.put(sid, pasid, loadedPasid);
         return 0;
     }

@@ -300,6 +300,34 @@ class VtdScenarioTest {
         }
     }
 
+    @Test
+    void supervisorWritesToReadOnlyPagesPassOnlyWithoutWriteProtect() {
+        for (boolean wpe : new boolean[] {true, false}) {
+            try (VtdTestBed bed = VtdTestBed.scalable()) {
+                X86_64 format = new X86_64(4, true);
+                PageTable fs = new PageTable(format, bed.memory);
+                long pa = bed.memory.allocateFrame();
+                fs.map(0x1000, pa, 4096, Prot.READ | Prot.PRIV);
+                long dir = bed.scalableContext(RID, ScalableContextEntry.PASIDE);
+                bed.pasidEntry(dir, 9, PasidEntry.of(PasidEntry.q0(0, 0, PasidEntry.PGTT_FIRST_STAGE, false), DID,
+                        PasidEntry.q2(fs.rootAddress(), 0, PasidEntry.SRE | (wpe ? PasidEntry.WPE : 0))));
+                long slot = leafSlot(bed.memory, format, fs.rootAddress(), 0x1000);
+                int r = bed.unit.dma(RID, 9, 0x1008, 8, Access.WRITE | Access.PRIV, (p, o, l) -> bed.memory.fill(p, l, (byte) 5));
+                if (wpe) {
+                    assertThat(r).as("WPE set").isEqualTo(FaultReason.FS_WRITE.code());
+                    assertThat(bed.memory.readBytes(pa + 8, 8)).containsOnly(0);
+                } else {
+                    assertThat(r).as("WPE clear").isZero();
+                    assertThat(bed.memory.readBytes(pa + 8, 8)).containsOnly(5);
+                    assertThat(bed.memory.read64(slot) & X86_64.D).as("the write dirtied the page").isNotZero();
+                    // A user write still faults: the supervisor's write left no writable IOTLB entry.
+                    fs.map(0x2000, bed.memory.allocateFrame(), 4096, Prot.READ);
+                    assertThat(bed.unit.dma(RID, 9, 0x2000, 8, Access.WRITE, (p, o, l) -> { })).isEqualTo(FaultReason.FS_WRITE.code());
+                }
+            }
+        }
+    }
+
     /** A nested (PGTT 3) fixture: a 4-level FS whose table pointers and outputs are GPAs, over a 4-level SS. */
     static final class Nested {
         static final long GPA_OFFSET = 0x40_0000_0000L;
