@@ -79,6 +79,9 @@ final class DemoCommand implements Runnable {
                 failures++;
                 out.println("iommufd nesting: a value read back was not what the scenario set: this is a bug.");
             }
+            if (!VtdDemo.run(out)) {
+                failures++;
+            }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new CommandLine.ExecutionException(spec.commandLine(), "interrupted", e);

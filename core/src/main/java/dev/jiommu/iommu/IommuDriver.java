@@ -57,6 +57,20 @@ public interface IommuDriver {
         return false;
     }
 
+    /**
+     * Sets (or with null, clears) where {@code device}'s page requests go; the core calls it when it
+     * binds and unbinds the device. A driver without page requests ignores it.
+     */
+    default void faultSink(IommuDevice device, IopfSink sink) {
+    }
+
+    /**
+     * Answers a page-request group of {@code device} ({@code ops->page_response}): {@code code} 0
+     * success (the device retries), 1 invalid. Must not call back into the core.
+     */
+    default void pageResponse(IommuDevice device, int pasid, int grpid, int code) {
+    }
+
     /** The PASID value that stands for the requester ID itself (requests without a PASID). */
     int NO_PASID = -1;
 }

@@ -67,6 +67,7 @@ final class FaultQueue extends IommufdObject {
             boolean match = g.device == device && g.pasid == pasid;
             if (match) {
                 answered.add(new int[] {0, RESPONSE_INVALID});
+                respond(g, RESPONSE_INVALID);
             }
             return match;
         });
@@ -74,8 +75,16 @@ final class FaultQueue extends IommufdObject {
             Group g = it.next();
             if (g.device == device && g.pasid == pasid) {
                 answered.add(new int[] {g.cookie, RESPONSE_INVALID});
+                respond(g, RESPONSE_INVALID);
                 it.remove();
             }
+        }
+    }
+
+    /** Passes the answer to the device's driver (ops->page_response), which forwards it to the device. */
+    private static void respond(Group g, int code) {
+        if (!g.faults.isEmpty()) {
+            g.device.device.driver().pageResponse(g.device.device, g.pasid, g.faults.getLast().grpid(), code);
         }
     }
 
@@ -92,9 +101,11 @@ final class FaultQueue extends IommufdObject {
         synchronized (this) {
             for (Group g : pending) {
                 answered.add(new int[] {0, RESPONSE_INVALID});
+                respond(g, RESPONSE_INVALID);
             }
             for (Group g : awaiting.values()) {
                 answered.add(new int[] {g.cookie, RESPONSE_INVALID});
+                respond(g, RESPONSE_INVALID);
             }
             pending.clear();
             awaiting.clear();
@@ -164,8 +175,9 @@ final class FaultQueue extends IommufdObject {
                     }
                     return done;
                 }
-                awaiting.remove(cookie);
+                Group answeredGroup = awaiting.remove(cookie);
                 answered.add(new int[] {cookie, code});
+                respond(answeredGroup, code);
                 done += RESPONSE_BYTES;
             }
             return done;

@@ -6,6 +6,7 @@ import dev.jiommu.iommu.DriverData;
 import dev.jiommu.iommu.IommuDevice;
 import dev.jiommu.iommu.IommuDriver;
 import dev.jiommu.iommu.IommuPagingDomain;
+import dev.jiommu.iommu.PageFault;
 import dev.jiommu.iommu.SelftestDevices;
 import dev.jiommu.mem.DmaBuf;
 import dev.jiommu.mem.MemoryFile;
@@ -653,6 +654,7 @@ public final class IommufdContext implements Iommufd {
             }
             IommufdDevice idev = bind(device, objects.reserve());
             objects.publish(idev);
+            device.driver().faultSink(device, (pasid, group) -> reportDeviceFault(idev, pasid, group));
             return idev.id();
         });
     }
@@ -677,7 +679,38 @@ public final class IommufdContext implements Iommufd {
         lockedRun(() -> attachments.detach(objects.get(devId, ObjectType.DEVICE, IommufdDevice.class), pasid));
     }
 
+    /**
+     * A page-request group from a bound device's driver: queued on the fault object of the HWPT
+     * attached at {@code pasid}, or answered INVALID when there is none (the kernel's
+     * iopf_error_response).
+     */
+    private void reportDeviceFault(IommufdDevice idev, int pasid, List<PageFault> group) {
+        boolean queued = false;
+        lock.lock();
+        try {
+            if (!closed && objects.find(idev.id()) == idev) {
+                List<FaultQueue.Fault> faults = new ArrayList<>();
+                for (PageFault f : group) {
+                    int flags = (f.last() ? FaultQueue.FLAG_LAST_PAGE : 0) | (pasid != IommuDriver.NO_PASID ? FaultQueue.FLAG_PASID_VALID : 0);
+                    faults.add(new FaultQueue.Fault(flags, idev.id(), pasid == IommuDriver.NO_PASID ? 0 : pasid, f.grpid(), f.perm(), f.addr()));
+                }
+                try {
+                    viommus.reportFault(idev, pasid, faults);
+                    queued = true;
+                } catch (IommufdException e) {
+                    // nothing attached there takes faults
+                }
+            }
+        } finally {
+            lock.unlock();
+        }
+        if (!queued && !group.isEmpty()) {
+            idev.device.driver().pageResponse(idev.device, pasid, group.getLast().grpid(), FaultQueue.RESPONSE_INVALID);
+        }
+    }
+
     private void unbind(IommufdDevice idev) {
+        idev.device.driver().faultSink(idev.device, null);
         attachments.detachAll(idev);
         Vdevice vdev = idev.vdevice;
         if (vdev != null) {

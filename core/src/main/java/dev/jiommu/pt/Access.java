@@ -16,7 +16,7 @@ public final class Access {
     }
 
     /** {@return the permissions a request needs: R/W/X as asked, plus USER unless privileged} */
-    static int requiredPerms(int access) {
+    public static int requiredPerms(int access) {
         return (access & (READ | WRITE | EXEC)) | ((access & PRIV) == 0 ? PageTableFormat.PERM_USER : 0);
     }
 

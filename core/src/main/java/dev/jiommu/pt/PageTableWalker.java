@@ -107,6 +107,7 @@ public final class PageTableWalker {
                 perms |= PageTableFormat.PERM_WRITE;
             }
             if (missing != 0) {
+                out.perms = perms; // what was granted, so an IOMMU can name the missing right in its fault record
                 return fault(out, format, level, WalkStatus.PERMISSION);
             }
             if ((flags & (UPDATE_ACCESSED | UPDATE_DIRTY)) != 0) {

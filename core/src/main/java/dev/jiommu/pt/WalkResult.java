@@ -55,7 +55,7 @@ public final class WalkResult {
         return hardwareLevel;
     }
 
-    /** {@return the PERM_* bits granted along the whole walk} */
+    /** {@return the PERM_* bits granted along the whole walk (also after a PERMISSION fault)} */
     public int perms() {
         return perms;
     }
