@@ -694,12 +694,7 @@ public final class IommufdContext implements Iommufd {
                     int flags = (f.last() ? FaultQueue.FLAG_LAST_PAGE : 0) | (pasid != IommuDriver.NO_PASID ? FaultQueue.FLAG_PASID_VALID : 0);
                     faults.add(new FaultQueue.Fault(flags, idev.id(), pasid == IommuDriver.NO_PASID ? 0 : pasid, f.grpid(), f.perm(), f.addr()));
                 }
-                try {
-                    viommus.reportFault(idev, pasid, faults);
-                    queued = true;
-                } catch (IommufdException e) {
-                    // nothing attached there takes faults
-                }
+                queued = viommus.reportFault(idev, pasid, faults);
             }
         } finally {
             lock.unlock();
