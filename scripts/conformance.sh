@@ -23,7 +23,10 @@ cd "$root"
 harness_args=()
 if [ "${1:-}" = "--" ]; then shift; harness_args=("$@"); fi
 
-tools=${JIOMMU_REFKERNEL_TOOLS:-/work/shared/tools/refkernel}
+# The reference-kernel tools sit beside the clone (../shared) on our machines; /work/shared otherwise.
+default_tools=/work/shared/tools/refkernel
+[ -d "$root/../shared/tools/refkernel" ] && default_tools=$(cd "$root/../shared/tools/refkernel" && pwd)
+tools=${JIOMMU_REFKERNEL_TOOLS:-$default_tools}
 src=${JIOMMU_SELFTEST_SRC:-$HOME/.cache/jiommu-selftest-src}
 floor_file=docs/conformance-floor.txt
 broke() { echo "conformance: $*" >&2; exit 2; }

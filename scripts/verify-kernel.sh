@@ -10,7 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/java-home.sh
 
-refkernel="${JIOMMU_REFKERNEL:-$(cd .. && pwd)/shared/tools/refkernel}"
+default_refkernel=/work/shared/tools/refkernel
+[ -d ../shared/tools/refkernel ] && default_refkernel=$(cd ../shared/tools/refkernel && pwd)
+refkernel="${JIOMMU_REFKERNEL:-$default_refkernel}"
 [ -x "$refkernel/run.sh" ] || { echo "verify-kernel: no reference kernel scripts at $refkernel (set JIOMMU_REFKERNEL)" >&2; exit 2; }
 command -v rsync >/dev/null || { [ "$(id -u)" = 0 ] && apt-get install -y -qq rsync >/dev/null; }
 "$refkernel/build.sh" >/dev/null
