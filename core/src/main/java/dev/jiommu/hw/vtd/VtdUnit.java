@@ -29,8 +29,10 @@ import java.util.Map;
  * {@link VtdTranslation} and its caches.
  *
  * <p>Locking: one {@link UnitLock} per unit (not reentrant) guards registers, caches and queues.
- * DMA translates and performs its access under it ({@link dev.jiommu.hw.Translator}); interrupts are
- * signalled after it is released. Lock order: unit lock, then an endpoint's own monitor (page
+ * DMA translates and performs its access under it ({@link dev.jiommu.hw.Translator}): IOTLB hits of
+ * the last requester under its shared side (they change nothing, so devices behind one unit do not
+ * serialize on them), everything else under its exclusive side, which first waits for every shared
+ * holder to leave; interrupts are signalled after it is released. Lock order: unit lock, then an endpoint's own monitor (page
  * responses, device-TLB invalidation).
  */
 public final class VtdUnit implements MmioRegisters, InterruptLine, PciIommuPort {
@@ -543,42 +545,102 @@ public final class VtdUnit implements MmioRegisters, InterruptLine, PciIommuPort
 
     @Override
     public int dma(int requesterId, int pasid, long iova, long lengthBytes, int access, DmaOp op) {
+        long done = 0;
+        int slot = lock.tryReadLock();
+        if (slot >= 0) {
+            // The hit path, under the lock's shared side: IOTLB hits change nothing, so devices
+            // behind one unit run them together. An invalidation takes the exclusive side, which
+            // waits for this to leave, so no access here uses an entry it dropped once it completes.
+            try {
+                done = dmaHits(slot, requesterId, pasid, iova, lengthBytes, access, op);
+            } finally {
+                lock.readUnlock(slot);
+            }
+            if (done == lengthBytes) {
+                return OK;
+            }
+        }
         lock.lock();
         try {
-            // Every page is translated (and may fault) on its own; pages that land physically
-            // contiguous go to the device's access as one piece, as a DMA engine bursts them.
-            long done = 0;
-            long pieceOffset = 0;
-            long piecePa = 0;
-            long pieceBytes = 0;
-            while (done < lengthBytes) {
-                int r = translateLocked(requesterId, pasid, iova + done, access, true);
-                if (r != 0) {
-                    if (pieceBytes > 0) {
-                        op.access(piecePa, pieceOffset, pieceBytes);
-                    }
-                    return r;
-                }
-                long n = Math.min(lengthBytes - done, translation.bytesLeftInPage);
-                if (pieceBytes > 0 && translation.pa == piecePa + pieceBytes) {
-                    pieceBytes += n;
-                } else {
-                    if (pieceBytes > 0) {
-                        op.access(piecePa, pieceOffset, pieceBytes);
-                    }
-                    pieceOffset = done;
-                    piecePa = translation.pa;
-                    pieceBytes = n;
-                }
-                done += n;
-            }
-            if (pieceBytes > 0) {
-                op.access(piecePa, pieceOffset, pieceBytes);
-            }
-            return OK;
+            return dmaLocked(requesterId, pasid, iova, lengthBytes, done, access, op);
         } finally {
             unlock();
         }
+    }
+
+    /**
+     * Performs the request from its start while every page hits the IOTLB, reading only; {@return
+     * the bytes performed} (up to the first page that needs the full translation, whose
+     * pieces before it are already performed). Counts its hits in the shared side's slot.
+     */
+    private long dmaHits(int slot, int requesterId, int pasid, long iova, long lengthBytes, int access, DmaOp op) {
+        if (!translationEnabled) {
+            return 0;
+        }
+        long done = 0;
+        long pieceOffset = 0;
+        long piecePa = 0;
+        long pieceBytes = 0;
+        while (done < lengthBytes) {
+            long at = iova + done;
+            VtdTranslation.IotlbEntry e = translation.sharedHit(requesterId, pasid, at, access);
+            if (e == null) {
+                break;
+            }
+            lock.countReadHit(slot);
+            long offset = at - e.iovaBase;
+            long pa = e.paBase + offset;
+            long n = Math.min(lengthBytes - done, (1L << e.shift) - offset);
+            if (pieceBytes > 0 && pa == piecePa + pieceBytes) {
+                pieceBytes += n;
+            } else {
+                if (pieceBytes > 0) {
+                    op.access(piecePa, pieceOffset, pieceBytes);
+                }
+                pieceOffset = done;
+                piecePa = pa;
+                pieceBytes = n;
+            }
+            done += n;
+        }
+        if (pieceBytes > 0) {
+            op.access(piecePa, pieceOffset, pieceBytes);
+        }
+        return done;
+    }
+
+    /** {@link #dma} from {@code done} bytes into the request on, under the lock. */
+    private int dmaLocked(int requesterId, int pasid, long iova, long lengthBytes, long done, int access, DmaOp op) {
+        // Every page is translated (and may fault) on its own; pages that land physically
+        // contiguous go to the device's access as one piece, as a DMA engine bursts them.
+        long pieceOffset = 0;
+        long piecePa = 0;
+        long pieceBytes = 0;
+        while (done < lengthBytes) {
+            int r = translateLocked(requesterId, pasid, iova + done, access, true);
+            if (r != 0) {
+                if (pieceBytes > 0) {
+                    op.access(piecePa, pieceOffset, pieceBytes);
+                }
+                return r;
+            }
+            long n = Math.min(lengthBytes - done, translation.bytesLeftInPage);
+            if (pieceBytes > 0 && translation.pa == piecePa + pieceBytes) {
+                pieceBytes += n;
+            } else {
+                if (pieceBytes > 0) {
+                    op.access(piecePa, pieceOffset, pieceBytes);
+                }
+                pieceOffset = done;
+                piecePa = translation.pa;
+                pieceBytes = n;
+            }
+            done += n;
+        }
+        if (pieceBytes > 0) {
+            op.access(piecePa, pieceOffset, pieceBytes);
+        }
+        return OK;
     }
 
     /**
@@ -672,9 +734,11 @@ public final class VtdUnit implements MmioRegisters, InterruptLine, PciIommuPort
         lock.lock();
         try {
             VtdTranslation t = translation;
-            long memo = t.lastRequesterHits;
+            // Hits on the shared side are last-requester IOTLB hits, counted in the lock's slots.
+            long sharedHits = lock.readHits();
+            long memo = t.lastRequesterHits + sharedHits;
             long pasidMemo = scalableRoot ? memo : 0;
-            return new VtdStats(t.iotlbHits, t.iotlbMisses, t.iotlb.size(), t.iotlb.evictions(), t.contextCache.hits() + memo,
+            return new VtdStats(t.iotlbHits + sharedHits, t.iotlbMisses, t.iotlb.size(), t.iotlb.evictions(), t.contextCache.hits() + memo,
                     t.contextCache.misses(), t.pasidCache.hits() + pasidMemo, t.pasidCache.misses(), t.walks, t.tableReads, faultsRecorded,
                     faultsSuppressed, faultsLost, descriptors, invalidatedEntries, pageRequests, pageResponses, queueErrors,
                     t.nestedWalkCacheHits);
