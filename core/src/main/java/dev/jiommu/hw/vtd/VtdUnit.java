@@ -590,7 +590,10 @@ public final class VtdUnit implements MmioRegisters, InterruptLine, PciIommuPort
             lock.countReadHit(slot);
             long offset = at - e.iovaBase;
             long pa = e.paBase + offset;
-            long n = Math.min(lengthBytes - done, (1L << e.shift) - offset);
+            // For a 4 KiB leaf the next address comes from this one alone, not from the entry's
+            // fields, so the CPU can start the next page's IOTLB probe before this one's loads
+            // return (the probes miss the L1 after a burst's copy).
+            long n = Math.min(lengthBytes - done, e.shift == 12 ? 4096 - (at & 0xfff) : (1L << e.shift) - offset);
             if (pieceBytes > 0 && pa == piecePa + pieceBytes) {
                 pieceBytes += n;
             } else {
