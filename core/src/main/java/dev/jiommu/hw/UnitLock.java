@@ -10,17 +10,20 @@ import java.lang.invoke.VarHandle;
  *
  * <p>The exclusive side is test-and-test-and-set, spinning briefly and then yielding, never
  * parking; waiters never sleep in the kernel, which keeps two devices behind one unit from
- * collapsing into park/unpark hand-offs. Once it holds the lock, an exclusive holder raises a
- * writer flag and waits until no shared holder remains, so nothing it then changes (an IOTLB
+ * collapsing into park/unpark hand-offs. Once it holds the lock, an exclusive holder makes the
+ * epoch odd and waits until no shared holder remains, so nothing it then changes (an IOTLB
  * entry it drops, a register it latches) is seen by a reader half-way, and no reader that started
- * before it is still using what it drops when it releases the lock.
+ * before it is still using what it drops when it releases the lock (which makes the epoch even
+ * again).
  *
  * <p>The shared side is a reader indicator striped over padded slots picked by thread id: a reader
- * claims its slot with one compare-and-set (full fence) and then checks the writer flag; a writer
- * raises the flag (full fence) and then checks the slots. Whichever goes second sees the other
+ * claims its slot with one compare-and-set (full fence) and then checks the epoch; a writer
+ * bumps the epoch (full fence) and then checks the slots. Whichever goes second sees the other
  * (Dekker), so a reader either sees no writer and is waited for, or sees the writer and backs off.
- * A reader that finds its slot taken (another thread hashed to it) or a writer present gets -1
- * and takes the exclusive side instead. Each slot also counts the hits its holders served (plain
+ * The reader compares the epoch with the one it read before it claimed the slot, so what it read
+ * in between (speculatively, to overlap its first lookup with the compare-and-set) is valid only
+ * if no exclusive holder came or went since. A reader that finds its slot taken (another thread
+ * hashed to it) or the epoch moved gets -1 and takes the exclusive side instead. Each slot also counts the hits its holders served (plain
  * writes by the slot's holder, read by an exclusive holder after the drain), so the shared side
  * shares no written cache line between threads.
  *
@@ -30,7 +33,7 @@ import java.lang.invoke.VarHandle;
  */
 public final class UnitLock {
     private static final VarHandle STATE;
-    private static final VarHandle WRITER;
+    private static final VarHandle EPOCH;
     private static final VarHandle SLOTS = MethodHandles.arrayElementVarHandle(long[].class);
     private static final int SPINS_BEFORE_YIELD = 64;
     /** Reader slots; a power of two. */
@@ -45,7 +48,7 @@ public final class UnitLock {
     static {
         try {
             STATE = MethodHandles.lookup().findVarHandle(UnitLock.class, "state", int.class);
-            WRITER = MethodHandles.lookup().findVarHandle(UnitLock.class, "writer", int.class);
+            EPOCH = MethodHandles.lookup().findVarHandle(UnitLock.class, "epoch", long.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -53,9 +56,9 @@ public final class UnitLock {
 
     @SuppressWarnings("unused") // through STATE
     private volatile int state;
-    /** 1 while an exclusive holder is (or is about to be) inside; readers back off. Written by the exclusive holder. */
-    @SuppressWarnings("unused") // through WRITER
-    private volatile int writer;
+    /** Odd while an exclusive holder is (or is about to be) inside; each entry and exit adds one. Written by the exclusive holder. */
+    @SuppressWarnings("unused") // through EPOCH
+    private volatile long epoch;
     /** The holder, for the re-entry check; written and cleared only by the holder. */
     private Thread owner;
     /** The reader slots, one every SLOT_STRIDE longs, with a slot's worth of padding in front. */
@@ -67,7 +70,7 @@ public final class UnitLock {
             lockContended();
         }
         owner = Thread.currentThread();
-        WRITER.setVolatile(this, 1);
+        EPOCH.setVolatile(this, (long) EPOCH.getOpaque(this) + 1);
         for (int s = 1; s <= SLOT_COUNT; s++) {
             int spins = 0;
             while ((long) SLOTS.getVolatile(slots, s * SLOT_STRIDE + HELD) != 0) {
@@ -99,7 +102,7 @@ public final class UnitLock {
 
     public void unlock() {
         owner = null;
-        WRITER.setRelease(this, 0);
+        EPOCH.setRelease(this, (long) EPOCH.getOpaque(this) + 1);
         STATE.setRelease(this, 0);
     }
 
@@ -108,17 +111,24 @@ public final class UnitLock {
         return owner == Thread.currentThread();
     }
 
+    /** {@return the epoch, for {@link #tryReadLock}: odd while an exclusive holder is inside} */
+    public long readEpoch() {
+        return (long) EPOCH.getAcquire(this);
+    }
+
     /**
      * Tries the shared side; {@return the slot to pass to {@link #readUnlock}, or -1 (take
-     * {@link #lock} instead)}. A shared holder may only read what the exclusive side guards, and
+     * {@link #lock} instead)}. Succeeds only if the epoch is still {@code epoch} (from
+     * {@link #readEpoch}) and even, so whatever the caller read since {@link #readEpoch} saw no
+     * exclusive holder's change. A shared holder may only read what the exclusive side guards, and
      * must leave before it takes the exclusive side (which would wait for it forever).
      */
-    public int tryReadLock() {
+    public int tryReadLock(long epoch) {
         int at = ((int) Thread.currentThread().threadId() & (SLOT_COUNT - 1)) * SLOT_STRIDE + SLOT_STRIDE;
-        if ((int) WRITER.getOpaque(this) != 0 || !SLOTS.compareAndSet(slots, at + HELD, 0L, 1L)) {
+        if ((epoch & 1) != 0 || !SLOTS.compareAndSet(slots, at + HELD, 0L, 1L)) {
             return -1;
         }
-        if ((int) WRITER.getVolatile(this) != 0) {
+        if ((long) EPOCH.getVolatile(this) != epoch) {
             SLOTS.setRelease(slots, at + HELD, 0L);
             return -1;
         }

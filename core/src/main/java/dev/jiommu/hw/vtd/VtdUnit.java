@@ -546,18 +546,26 @@ public final class VtdUnit implements MmioRegisters, InterruptLine, PciIommuPort
     @Override
     public int dma(int requesterId, int pasid, long iova, long lengthBytes, int access, DmaOp op) {
         long done = 0;
-        int slot = lock.tryReadLock();
-        if (slot >= 0) {
-            // The hit path, under the lock's shared side: IOTLB hits change nothing, so devices
-            // behind one unit run them together. An invalidation takes the exclusive side, which
-            // waits for this to leave, so no access here uses an entry it dropped once it completes.
-            try {
-                done = dmaHits(slot, requesterId, pasid, iova, lengthBytes, access, op);
-            } finally {
-                lock.readUnlock(slot);
-            }
-            if (done == lengthBytes) {
-                return OK;
+        // The hit path, under the lock's shared side: IOTLB hits change nothing, so devices
+        // behind one unit run them together. An invalidation takes the exclusive side, which
+        // waits for this to leave, so no access here uses an entry it dropped once it completes.
+        // The first page is looked up before the shared side is taken, so the probe overlaps the
+        // slot's compare-and-set; tryReadLock(epoch) fails if an exclusive holder came or went
+        // since, and then the lookup, which may have raced its changes, is thrown away.
+        long epoch = lock.readEpoch();
+        VtdTranslation.IotlbEntry first = (epoch & 1) == 0 && translationEnabled
+                ? translation.sharedHit(requesterId, pasid, iova, access) : null;
+        if (first != null) {
+            int slot = lock.tryReadLock(epoch);
+            if (slot >= 0) {
+                try {
+                    done = dmaHits(slot, first, requesterId, pasid, iova, lengthBytes, access, op);
+                } finally {
+                    lock.readUnlock(slot);
+                }
+                if (done == lengthBytes) {
+                    return OK;
+                }
             }
         }
         lock.lock();
@@ -569,25 +577,21 @@ public final class VtdUnit implements MmioRegisters, InterruptLine, PciIommuPort
     }
 
     /**
-     * Performs the request from its start while every page hits the IOTLB, reading only; {@return
-     * the bytes performed} (up to the first page that needs the full translation, whose
-     * pieces before it are already performed). Counts its hits in the shared side's slot.
+     * Performs the request from its start, whose first page hits {@code first}, while every page
+     * hits the IOTLB, reading only; {@return the bytes performed} (up to the first page that needs
+     * the full translation, whose pieces before it are already performed). Counts its hits in the
+     * shared side's slot.
      */
-    private long dmaHits(int slot, int requesterId, int pasid, long iova, long lengthBytes, int access, DmaOp op) {
-        if (!translationEnabled) {
-            return 0;
-        }
+    private long dmaHits(int slot, VtdTranslation.IotlbEntry first, int requesterId, int pasid, long iova, long lengthBytes, int access,
+            DmaOp op) {
         long done = 0;
         long pieceOffset = 0;
         long piecePa = 0;
         long pieceBytes = 0;
-        while (done < lengthBytes) {
-            long at = iova + done;
-            VtdTranslation.IotlbEntry e = translation.sharedHit(requesterId, pasid, at, access);
-            if (e == null) {
-                break;
-            }
+        VtdTranslation.IotlbEntry e = first;
+        while (true) {
             lock.countReadHit(slot);
+            long at = iova + done;
             long offset = at - e.iovaBase;
             long pa = e.paBase + offset;
             // For a 4 KiB leaf the next address comes from this one alone, not from the entry's
@@ -605,10 +609,15 @@ public final class VtdUnit implements MmioRegisters, InterruptLine, PciIommuPort
                 pieceBytes = n;
             }
             done += n;
+            if (done >= lengthBytes) {
+                break;
+            }
+            e = translation.sharedHit(requesterId, pasid, iova + done, access);
+            if (e == null) {
+                break;
+            }
         }
-        if (pieceBytes > 0) {
-            op.access(piecePa, pieceOffset, pieceBytes);
-        }
+        op.access(piecePa, pieceOffset, pieceBytes);
         return done;
     }
 
