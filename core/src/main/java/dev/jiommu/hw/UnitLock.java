@@ -8,7 +8,7 @@ import java.lang.invoke.VarHandle;
  * unit's state, and a shared side for DMA that only reads it (IOTLB hits), so two devices behind
  * one unit do not serialize on their hits.
  *
- * <p>The exclusive side is test-and-test-and-set, spinning briefly and then yielding, never
+ * <p>The exclusive side is test-and-test-and-set on the epoch, spinning briefly and then yielding, never
  * parking; waiters never sleep in the kernel, which keeps two devices behind one unit from
  * collapsing into park/unpark hand-offs. Once it holds the lock, an exclusive holder makes the
  * epoch odd and waits until no shared holder remains, so nothing it then changes (an IOTLB
@@ -32,7 +32,6 @@ import java.lang.invoke.VarHandle;
  * deadlocking silently.
  */
 public final class UnitLock {
-    private static final VarHandle STATE;
     private static final VarHandle EPOCH;
     private static final VarHandle SLOTS = MethodHandles.arrayElementVarHandle(long[].class);
     private static final int SPINS_BEFORE_YIELD = 64;
@@ -47,16 +46,17 @@ public final class UnitLock {
 
     static {
         try {
-            STATE = MethodHandles.lookup().findVarHandle(UnitLock.class, "state", int.class);
             EPOCH = MethodHandles.lookup().findVarHandle(UnitLock.class, "epoch", long.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
     }
 
-    @SuppressWarnings("unused") // through STATE
-    private volatile int state;
-    /** Odd while an exclusive holder is (or is about to be) inside; each entry and exit adds one. Written by the exclusive holder. */
+    /**
+     * The lock word: odd while an exclusive holder is inside (it waits for readers to leave with
+     * it odd); entry (a compare-and-set, so also the fence before the slots are read) and exit
+     * each add one.
+     */
     @SuppressWarnings("unused") // through EPOCH
     private volatile long epoch;
     /** The holder, for the re-entry check; written and cleared only by the holder. */
@@ -66,11 +66,11 @@ public final class UnitLock {
 
     /** Takes the exclusive side: waits for the lock, then for every shared holder to leave. */
     public void lock() {
-        if (!STATE.compareAndSet(this, 0, 1)) {
+        long e = (long) EPOCH.getOpaque(this);
+        if ((e & 1) != 0 || !EPOCH.compareAndSet(this, e, e + 1)) {
             lockContended();
         }
         owner = Thread.currentThread();
-        EPOCH.setVolatile(this, (long) EPOCH.getOpaque(this) + 1);
         for (int s = 1; s <= SLOT_COUNT; s++) {
             int spins = 0;
             while ((long) SLOTS.getVolatile(slots, s * SLOT_STRIDE + HELD) != 0) {
@@ -89,7 +89,8 @@ public final class UnitLock {
         }
         int spins = 0;
         while (true) {
-            if ((int) STATE.getOpaque(this) == 0 && STATE.compareAndSet(this, 0, 1)) {
+            long e = (long) EPOCH.getOpaque(this);
+            if ((e & 1) == 0 && EPOCH.compareAndSet(this, e, e + 1)) {
                 return;
             }
             if (++spins < SPINS_BEFORE_YIELD) {
@@ -103,7 +104,6 @@ public final class UnitLock {
     public void unlock() {
         owner = null;
         EPOCH.setRelease(this, (long) EPOCH.getOpaque(this) + 1);
-        STATE.setRelease(this, 0);
     }
 
     /** {@return whether the calling thread holds the exclusive side} */

@@ -534,6 +534,18 @@ public final class VtdUnit implements MmioRegisters, InterruptLine, PciIommuPort
      * {@return the physical address, or the negated fault reason}
      */
     public long translate(int requesterId, int pasid, long iova, int access) {
+        // A hit reads only, as in dma: under the shared side, which here only counts it.
+        long epoch = lock.readEpoch();
+        VtdTranslation.IotlbEntry e = (epoch & 1) == 0 && translationEnabled
+                ? translation.sharedHit(requesterId, pasid, iova, access) : null;
+        if (e != null) {
+            int slot = lock.tryReadLock(epoch);
+            if (slot >= 0) {
+                lock.countReadHit(slot);
+                lock.readUnlock(slot);
+                return e.paBase + (iova - e.iovaBase);
+            }
+        }
         lock.lock();
         try {
             int r = translateLocked(requesterId, pasid, iova, access, true);
