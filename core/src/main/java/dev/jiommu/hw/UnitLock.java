@@ -8,24 +8,24 @@ import java.lang.invoke.VarHandle;
  * unit's state, and a shared side for DMA that only reads it (IOTLB hits), so two devices behind
  * one unit do not serialize on their hits.
  *
- * <p>The exclusive side is test-and-test-and-set on the epoch, spinning briefly and then yielding, never
- * parking; waiters never sleep in the kernel, which keeps two devices behind one unit from
- * collapsing into park/unpark hand-offs. Once it holds the lock, an exclusive holder makes the
- * epoch odd and waits until no shared holder remains, so nothing it then changes (an IOTLB
+ * <p>The exclusive side is test-and-test-and-set on the epoch (even to odd), spinning briefly
+ * and then yielding, never parking; waiters never sleep in the kernel, which keeps two devices
+ * behind one unit from collapsing into park/unpark hand-offs. Holding it, with the epoch odd, an
+ * exclusive holder waits until no shared holder remains, so nothing it then changes (an IOTLB
  * entry it drops, a register it latches) is seen by a reader half-way, and no reader that started
- * before it is still using what it drops when it releases the lock (which makes the epoch even
- * again).
+ * before it still uses what it drops once it releases the lock (the epoch even again).
  *
  * <p>The shared side is a reader indicator striped over padded slots picked by thread id: a reader
- * claims its slot with one compare-and-set (full fence) and then checks the epoch; a writer
- * bumps the epoch (full fence) and then checks the slots. Whichever goes second sees the other
- * (Dekker), so a reader either sees no writer and is waited for, or sees the writer and backs off.
- * The reader compares the epoch with the one it read before it claimed the slot, so what it read
- * in between (speculatively, to overlap its first lookup with the compare-and-set) is valid only
- * if no exclusive holder came or went since. A reader that finds its slot taken (another thread
- * hashed to it) or the epoch moved gets -1 and takes the exclusive side instead. Each slot also counts the hits its holders served (plain
- * writes by the slot's holder, read by an exclusive holder after the drain), so the shared side
- * shares no written cache line between threads.
+ * claims its slot with one compare-and-set (full fence) and then reads the epoch; a writer takes
+ * the epoch with a compare-and-set (full fence) and then reads the slots. Whichever goes second
+ * sees the other (Dekker), so a reader either sees no writer and is waited for, or sees the writer
+ * and backs off. The reader compares the epoch with the one it read before it claimed the slot, so
+ * what it read in between (speculatively, to overlap its first lookup with the compare-and-set)
+ * is valid only if no exclusive holder came or went since. A reader that finds its slot taken
+ * (another thread hashed to it) or the epoch moved gets -1 and takes the exclusive side instead.
+ * Each slot also counts the hits its holders served (plain writes by the slot's holder, read by an
+ * exclusive holder after the drain), so the shared side shares no written cache line between
+ * threads.
  *
  * <p>Neither side is reentrant: nothing a unit does under its lock calls back into the unit
  * (interrupts are signalled after release), and a re-entry is reported as a bug rather than
