@@ -43,6 +43,12 @@ public final class UnitLock {
     private static final int HELD = 0;
     /** Within a slot: hits counted by its holders. */
     private static final int HITS = 1;
+    /**
+     * Within a slot: the holder's thread id, or 0, for the re-entry check (a long, not a Thread
+     * reference, whose store would pay the GC's write barrier on every hit). Cleared before the
+     * slot is released, so a thread never finds its own stale id in a slot another thread holds.
+     */
+    private static final int READER = 2;
 
     static {
         try {
@@ -76,6 +82,9 @@ public final class UnitLock {
             while ((long) SLOTS.getVolatile(slots, s * SLOT_STRIDE + HELD) != 0) {
                 if (++spins < SPINS_BEFORE_YIELD) {
                     Thread.onSpinWait();
+                } else if (slots[s * SLOT_STRIDE + READER] == owner.threadId()) {
+                    unlock();
+                    throw new IllegalStateException("bug: a unit's lock taken by a holder of its shared side");
                 } else {
                     Thread.yield();
                 }
@@ -132,6 +141,7 @@ public final class UnitLock {
             SLOTS.setRelease(slots, at + HELD, 0L);
             return -1;
         }
+        slots[at + READER] = Thread.currentThread().threadId();
         return at;
     }
 
@@ -142,6 +152,7 @@ public final class UnitLock {
 
     /** Leaves the shared side. */
     public void readUnlock(int slot) {
+        slots[slot + READER] = 0;
         SLOTS.setRelease(slots, slot + HELD, 0L);
     }
 
