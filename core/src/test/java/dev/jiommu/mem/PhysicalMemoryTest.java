@@ -82,6 +82,22 @@ class PhysicalMemoryTest {
     }
 
     @Test
+    void bulkAccessInsideOneChunkRefusesAHoleInAnyBitmapWord() {
+        long run = memory.allocate(PhysicalMemory.CHUNK_BYTES, PhysicalMemory.CHUNK_BYTES);
+        memory.free(run + 64 * PhysicalMemory.FRAME_BYTES, PhysicalMemory.FRAME_BYTES); // frame 64: bit 0 of the second word
+        byte[] pages = new byte[130 * 4096];
+        assertThatThrownBy(() -> memory.writeBytes(run, pages)).isInstanceOf(BadPhysicalAddressException.class);
+        assertThatThrownBy(() -> memory.readBytes(run + 63 * 4096 + 4095, 2)).isInstanceOf(BadPhysicalAddressException.class);
+        assertThatThrownBy(() -> memory.readBytes(run - 4096, 4096)).isInstanceOf(BadPhysicalAddressException.class);
+        memory.writeBytes(run, java.util.Arrays.copyOf(pages, 64 * 4096)); // frames 0..63: a whole word
+        memory.writeBytes(run + 65 * 4096, pages); // frames 65..194: across three words
+        memory.writeBytes(run + 65 * 4096 + 4095, new byte[] {7, 8});
+        assertThat(memory.readBytes(run + 65 * 4096 + 4095, 2)).containsExactly(7, 8);
+        assertThatThrownBy(() -> memory.writeBytes(run + PhysicalMemory.CHUNK_BYTES - 4096, new byte[8192]))
+                .isInstanceOf(BadPhysicalAddressException.class);
+    }
+
+    @Test
     void memoryIsSparseUntilWritten() {
         long big = memory.allocate(32L << 20, PhysicalMemory.CHUNK_BYTES);
         assertThat(memory.residentBytes()).isZero();

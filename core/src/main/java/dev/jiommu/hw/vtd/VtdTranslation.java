@@ -248,6 +248,20 @@ final class VtdTranslation {
         return translateFully(rootTable, scalable, sid, pasid, iova, access);
     }
 
+    /**
+     * The IOTLB entry that serves a request on the DMA fast path, or null: the last requester
+     * again, a user request, and a cached leaf (any size) that allows it. Reads only (no counter,
+     * no result field, no cache change), so holders of the unit lock's shared side may call it
+     * together; the caller counts the hit.
+     */
+    IotlbEntry sharedHit(int sid, int pasid, long iova, int access) {
+        if (sid != memoSid || pasid != memoPasid || memoIotlbTag == NO_TAG || (access & Access.PRIV) != 0) {
+            return null;
+        }
+        IotlbEntry e = lookup(memoIotlbTag, iova);
+        return e != null && !e.negative && usable(e, access) ? e : null;
+    }
+
     private int translateFully(long rootTable, boolean scalable, int sid, int pasid, long iova, int access) {
         faultPasid = pasid;
         Ctx c;

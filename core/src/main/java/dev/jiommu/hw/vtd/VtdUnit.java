@@ -29,8 +29,10 @@ import java.util.Map;
  * {@link VtdTranslation} and its caches.
  *
  * <p>Locking: one {@link UnitLock} per unit (not reentrant) guards registers, caches and queues.
- * DMA translates and performs its access under it ({@link dev.jiommu.hw.Translator}); interrupts are
- * signalled after it is released. Lock order: unit lock, then an endpoint's own monitor (page
+ * DMA translates and performs its access under it ({@link dev.jiommu.hw.Translator}): IOTLB hits of
+ * the last requester under its shared side (they change nothing, so devices behind one unit do not
+ * serialize on them), everything else under its exclusive side, which first waits for every shared
+ * holder to leave; interrupts are signalled after it is released. Lock order: unit lock, then an endpoint's own monitor (page
  * responses, device-TLB invalidation).
  */
 public final class VtdUnit implements MmioRegisters, InterruptLine, PciIommuPort {
@@ -532,6 +534,18 @@ public final class VtdUnit implements MmioRegisters, InterruptLine, PciIommuPort
      * {@return the physical address, or the negated fault reason}
      */
     public long translate(int requesterId, int pasid, long iova, int access) {
+        // A hit reads only, as in dma: under the shared side, which here only counts it.
+        long epoch = lock.readEpoch();
+        VtdTranslation.IotlbEntry e = (epoch & 1) == 0 && translationEnabled
+                ? translation.sharedHit(requesterId, pasid, iova, access) : null;
+        if (e != null) {
+            int slot = lock.tryReadLock(epoch);
+            if (slot >= 0) {
+                lock.countReadHit(slot);
+                lock.readUnlock(slot);
+                return e.paBase + (iova - e.iovaBase);
+            }
+        }
         lock.lock();
         try {
             int r = translateLocked(requesterId, pasid, iova, access, true);
@@ -543,42 +557,114 @@ public final class VtdUnit implements MmioRegisters, InterruptLine, PciIommuPort
 
     @Override
     public int dma(int requesterId, int pasid, long iova, long lengthBytes, int access, DmaOp op) {
+        long done = 0;
+        // The hit path, under the lock's shared side: IOTLB hits change nothing, so devices
+        // behind one unit run them together. An invalidation takes the exclusive side, which
+        // waits for this to leave, so no access here uses an entry it dropped once it completes.
+        // The first page is looked up before the shared side is taken, so the probe overlaps the
+        // slot's compare-and-set; tryReadLock(epoch) fails if an exclusive holder came or went
+        // since, and then the lookup, which may have raced its changes, is thrown away.
+        long epoch = lock.readEpoch();
+        VtdTranslation.IotlbEntry first = (epoch & 1) == 0 && translationEnabled
+                ? translation.sharedHit(requesterId, pasid, iova, access) : null;
+        if (first != null) {
+            int slot = lock.tryReadLock(epoch);
+            if (slot >= 0) {
+                try {
+                    done = dmaHits(slot, first, requesterId, pasid, iova, lengthBytes, access, op);
+                } finally {
+                    lock.readUnlock(slot);
+                }
+                if (done == lengthBytes) {
+                    return OK;
+                }
+            }
+        }
         lock.lock();
         try {
-            // Every page is translated (and may fault) on its own; pages that land physically
-            // contiguous go to the device's access as one piece, as a DMA engine bursts them.
-            long done = 0;
-            long pieceOffset = 0;
-            long piecePa = 0;
-            long pieceBytes = 0;
-            while (done < lengthBytes) {
-                int r = translateLocked(requesterId, pasid, iova + done, access, true);
-                if (r != 0) {
-                    if (pieceBytes > 0) {
-                        op.access(piecePa, pieceOffset, pieceBytes);
-                    }
-                    return r;
-                }
-                long n = Math.min(lengthBytes - done, translation.bytesLeftInPage);
-                if (pieceBytes > 0 && translation.pa == piecePa + pieceBytes) {
-                    pieceBytes += n;
-                } else {
-                    if (pieceBytes > 0) {
-                        op.access(piecePa, pieceOffset, pieceBytes);
-                    }
-                    pieceOffset = done;
-                    piecePa = translation.pa;
-                    pieceBytes = n;
-                }
-                done += n;
-            }
-            if (pieceBytes > 0) {
-                op.access(piecePa, pieceOffset, pieceBytes);
-            }
-            return OK;
+            return dmaLocked(requesterId, pasid, iova, lengthBytes, done, access, op);
         } finally {
             unlock();
         }
+    }
+
+    /**
+     * Performs the request from its start, whose first page hits {@code first}, while every page
+     * hits the IOTLB, reading only; {@return the bytes performed} (up to the first page that needs
+     * the full translation, whose pieces before it are already performed). Counts its hits in the
+     * shared side's slot.
+     */
+    private long dmaHits(int slot, VtdTranslation.IotlbEntry first, int requesterId, int pasid, long iova, long lengthBytes, int access,
+            DmaOp op) {
+        long done = 0;
+        long pieceOffset = 0;
+        long piecePa = 0;
+        long pieceBytes = 0;
+        VtdTranslation.IotlbEntry e = first;
+        while (true) {
+            lock.countReadHit(slot);
+            long at = iova + done;
+            long offset = at - e.iovaBase;
+            long pa = e.paBase + offset;
+            // For a 4 KiB leaf the next address comes from this one alone, not from the entry's
+            // fields, so the CPU can start the next page's IOTLB probe before this one's loads
+            // return (the probes miss the L1 after a burst's copy).
+            long n = Math.min(lengthBytes - done, e.shift == 12 ? 4096 - (at & 0xfff) : (1L << e.shift) - offset);
+            if (pieceBytes > 0 && pa == piecePa + pieceBytes) {
+                pieceBytes += n;
+            } else {
+                if (pieceBytes > 0) {
+                    op.access(piecePa, pieceOffset, pieceBytes);
+                }
+                pieceOffset = done;
+                piecePa = pa;
+                pieceBytes = n;
+            }
+            done += n;
+            if (done >= lengthBytes) {
+                break;
+            }
+            e = translation.sharedHit(requesterId, pasid, iova + done, access);
+            if (e == null) {
+                break;
+            }
+        }
+        op.access(piecePa, pieceOffset, pieceBytes);
+        return done;
+    }
+
+    /** {@link #dma} from {@code done} bytes into the request on, under the lock. */
+    private int dmaLocked(int requesterId, int pasid, long iova, long lengthBytes, long done, int access, DmaOp op) {
+        // Every page is translated (and may fault) on its own; pages that land physically
+        // contiguous go to the device's access as one piece, as a DMA engine bursts them.
+        long pieceOffset = 0;
+        long piecePa = 0;
+        long pieceBytes = 0;
+        while (done < lengthBytes) {
+            int r = translateLocked(requesterId, pasid, iova + done, access, true);
+            if (r != 0) {
+                if (pieceBytes > 0) {
+                    op.access(piecePa, pieceOffset, pieceBytes);
+                }
+                return r;
+            }
+            long n = Math.min(lengthBytes - done, translation.bytesLeftInPage);
+            if (pieceBytes > 0 && translation.pa == piecePa + pieceBytes) {
+                pieceBytes += n;
+            } else {
+                if (pieceBytes > 0) {
+                    op.access(piecePa, pieceOffset, pieceBytes);
+                }
+                pieceOffset = done;
+                piecePa = translation.pa;
+                pieceBytes = n;
+            }
+            done += n;
+        }
+        if (pieceBytes > 0) {
+            op.access(piecePa, pieceOffset, pieceBytes);
+        }
+        return OK;
     }
 
     /**
@@ -672,9 +758,11 @@ public final class VtdUnit implements MmioRegisters, InterruptLine, PciIommuPort
         lock.lock();
         try {
             VtdTranslation t = translation;
-            long memo = t.lastRequesterHits;
+            // Hits on the shared side are last-requester IOTLB hits, counted in the lock's slots.
+            long sharedHits = lock.readHits();
+            long memo = t.lastRequesterHits + sharedHits;
             long pasidMemo = scalableRoot ? memo : 0;
-            return new VtdStats(t.iotlbHits, t.iotlbMisses, t.iotlb.size(), t.iotlb.evictions(), t.contextCache.hits() + memo,
+            return new VtdStats(t.iotlbHits + sharedHits, t.iotlbMisses, t.iotlb.size(), t.iotlb.evictions(), t.contextCache.hits() + memo,
                     t.contextCache.misses(), t.pasidCache.hits() + pasidMemo, t.pasidCache.misses(), t.walks, t.tableReads, faultsRecorded,
                     faultsSuppressed, faultsLost, descriptors, invalidatedEntries, pageRequests, pageResponses, queueErrors,
                     t.nestedWalkCacheHits);
