@@ -1,5 +1,7 @@
 package dev.jiommu.app.server;
 
+import dev.jiommu.abi.LinuxSyscalls;
+
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
@@ -17,7 +19,8 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * The Linux calls the server makes, through FFM: Unix sockets with SCM_RIGHTS and SO_PEERCRED,
- * process_vm_readv/writev, pidfd_open/pidfd_getfd, fstat, pread/pwrite. One instance per thread:
+ * process_vm_readv/writev, pidfd_open/pidfd_getfd, fstat, pread/pwrite (open, close, ioctl and poll are
+ * the kernel backend's {@link LinuxSyscalls}). One instance per thread:
  * it owns its errno capture and scratch buffers (errno can change between calls, and a capture
  * segment shared by threads would mix them up). Results are the syscall's, or −errno.
  */
@@ -57,7 +60,6 @@ final class Posix implements AutoCloseable {
     private static final MethodHandle CONNECT$MH = fn("connect", JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT);
     private static final MethodHandle LISTEN$MH = fn("listen", JAVA_INT, JAVA_INT, JAVA_INT);
     private static final MethodHandle ACCEPT4$MH = fn("accept4", JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT);
-    private static final MethodHandle CLOSE$MH = fn("close", JAVA_INT, JAVA_INT);
     private static final MethodHandle SHUTDOWN$MH = fn("shutdown", JAVA_INT, JAVA_INT, JAVA_INT);
     private static final MethodHandle SENDMSG$MH = fn("sendmsg", JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT);
     private static final MethodHandle RECVMSG$MH = fn("recvmsg", JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT);
@@ -80,13 +82,6 @@ final class Posix implements AutoCloseable {
     private static final MethodHandle PWRITE$MH = fn("pwrite", JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG);
     private static final MethodHandle CHMOD$MH = fn("chmod", JAVA_INT, ADDRESS, JAVA_INT);
     private static final MethodHandle UNLINK$MH = fn("unlink", JAVA_INT, ADDRESS);
-    private static final MethodHandle OPEN$MH = LINKER.downcallHandle(LIBC.findOrThrow("open"),
-            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT),
-            Linker.Option.firstVariadicArg(2), Linker.Option.captureCallState("errno"));
-    private static final MethodHandle IOCTL$MH = LINKER.downcallHandle(LIBC.findOrThrow("ioctl"),
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS),
-            Linker.Option.firstVariadicArg(2), Linker.Option.captureCallState("errno"));
-    private static final MethodHandle POLL$MH = fn("poll", JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT);
     private static final MethodHandle GETUID$MH = LINKER.downcallHandle(LIBC.findOrThrow("getuid"), FunctionDescriptor.of(JAVA_INT));
 
     private static MethodHandle fn(String name, ValueLayout result, MemoryLayout... args) {
@@ -227,12 +222,9 @@ final class Posix implements AutoCloseable {
         }
     }
 
+    /** close(2), the kernel backend's binding. {@return 0, or −errno} */
     int close(int fd) {
-        try {
-            return (int) check((int) CLOSE$MH.invokeExact(capture, fd));
-        } catch (Throwable t) {
-            throw new AssertionError(t);
-        }
+        return LinuxSyscalls.close(fd);
     }
 
     void shutdown(int fd) {
@@ -340,16 +332,7 @@ final class Posix implements AutoCloseable {
 
     /** {@return poll's revents for one fd (0 on timeout), or −errno} */
     int poll(int fd, short events, int timeoutMs) {
-        try {
-            MemorySegment pfd = msg.asSlice(232, 8);
-            pfd.set(JAVA_INT, 0, fd);
-            pfd.set(ValueLayout.JAVA_SHORT, 4, events);
-            pfd.set(ValueLayout.JAVA_SHORT, 6, (short) 0);
-            int r = (int) check((int) POLL$MH.invokeExact(capture, pfd, 1L, timeoutMs));
-            return r < 0 ? r : r == 0 ? 0 : pfd.get(ValueLayout.JAVA_SHORT, 6) & 0xffff;
-        } catch (Throwable t) {
-            throw new AssertionError(t);
-        }
+        return LinuxSyscalls.poll(fd, events, timeoutMs);
     }
 
     // ---- other processes -------------------------------------------------------------------
@@ -466,24 +449,14 @@ final class Posix implements AutoCloseable {
         }
     }
 
-    static final int O_RDONLY_CLOEXEC = 0x80000;
-
     /** {@return open(path, O_RDONLY | O_CLOEXEC), or −errno} */
     int openReadOnly(String path) {
-        try (Arena local = Arena.ofConfined()) {
-            return (int) check((int) OPEN$MH.invokeExact(capture, local.allocateFrom(path), O_RDONLY_CLOEXEC, 0));
-        } catch (Throwable t) {
-            throw new AssertionError(t);
-        }
+        return LinuxSyscalls.open(path, LinuxSyscalls.O_RDONLY);
     }
 
     /** {@return ioctl(fd, request, arg), or −errno} */
     int ioctl(int fd, long request, MemorySegment arg) {
-        try {
-            return (int) check((int) IOCTL$MH.invokeExact(capture, fd, request, arg));
-        } catch (Throwable t) {
-            throw new AssertionError(t);
-        }
+        return (int) LinuxSyscalls.ioctl(fd, (int) request, arg.address());
     }
 
     long pread(int fd, MemorySegment dst, long length, long offset) {
